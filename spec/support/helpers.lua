@@ -1,0 +1,72 @@
+-- Shared by the specs: drive every endpoint of the test until a condition
+-- holds, with a deadline that only matters when something is broken.
+-- No sleeps: waiting is done on the loop's event fd.
+local core = require "xano.realtime.core"
+
+local H = {}
+
+H.TIMEOUT = tonumber(os.getenv("TEST_TIMEOUT")) or 10
+
+local tracked = {}
+
+-- Registers anything with :poll(timeout) and :close(); returns it.
+function H.track(obj)
+  tracked[#tracked + 1] = obj
+  return obj
+end
+
+-- Polls every tracked endpoint once without waiting.
+function H.poll_all()
+  local n = 0
+  for i = 1, #tracked do
+    local o = tracked[i]
+    if o.poll and not (o.is_closed and o:is_closed()) then
+      n = n + (o:poll(0) or 0)
+    end
+  end
+  return n
+end
+
+-- Runs the tracked endpoints until pred() is true; raises on timeout.
+-- what names the condition in the error message.
+function H.wait_until(pred, what, timeout)
+  local deadline = core.now() + (timeout or H.TIMEOUT)
+  local rounds = 0
+  while true do
+    H.poll_all()
+    if pred() then return true end
+    local left = deadline - core.now()
+    if left <= 0 then
+      error("timed out waiting for " .. (what or "condition"), 2)
+    end
+    rounds = rounds + 1
+    assert(rounds < 10000000, "wait_until loop bound")
+    core.wait(math.min(left, 0.05))
+  end
+end
+
+-- Closes everything tracked (newest first); call from after_each.
+function H.cleanup()
+  for i = #tracked, 1, -1 do
+    local o = tracked[i]
+    tracked[i] = nil
+    pcall(o.close, o)
+  end
+end
+
+-- Collects events into a list: local rec, list = H.recorder()
+function H.recorder()
+  local list = {}
+  return function(ev) list[#list + 1] = ev end, list
+end
+
+-- Counts the items of list for which f(item) is true.
+function H.count(list, f)
+  local n = 0
+  for i = 1, #list do
+    if f(list[i]) then n = n + 1 end
+  end
+  return n
+end
+
+return H

@@ -1,0 +1,842 @@
+/*
+ * client.c - one outgoing WebSocket connection that stays up.
+ *
+ * Owns the connection's state machine on the service thread: connect (the
+ * token travels as the only subprotocol), reconnect after an unexpected
+ * loss with capped full-jitter backoff and a close-code policy, WebSocket
+ * pings that find a dead link, the join frames replayed first after every
+ * (re)connect, and the outgoing queue that keeps frames across outages.
+ * The Lua thread reaches it only through the functions marked "Lua thread",
+ * which take the loop mutex, and through commands.
+ */
+#include "rt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void connect_now(xrt_client *c);
+
+static int64_t
+to_us(double s)
+{
+	return (int64_t)(s * 1e6);
+}
+
+static void
+set_state(xrt_client *c, int state)
+{
+	pthread_mutex_lock(&c->ep.loop->mu);
+	c->state = state;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+}
+
+/* The first reason given for an attempt's end is the one reported. */
+static void
+set_reason(xrt_client *c, const char *why)
+{
+	if (!c->reason[0])
+		snprintf(c->reason, sizeof(c->reason), "%.120s", why);
+}
+
+static void
+kill_wsi(struct lws *wsi)
+{
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* ------------------------------------------------------------ Lua thread */
+
+xrt_client *
+xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
+{
+	xrt_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->host = strdup(o->host);
+	c->path = strdup(o->path);
+	c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+	c->token = o->token ? strdup(o->token) : NULL;
+	if (!c->host || !c->path || (o->ca_file && !c->ca_file) ||
+	    (o->token && !c->token)) {
+		free(c->host);
+		free(c->path);
+		free(c->ca_file);
+		free(c->token);
+		free(c);
+		return NULL;
+	}
+	c->port = o->port;
+	c->tls = o->tls;
+	c->verify = o->verify;
+	c->reconnect_initial_us = to_us(o->reconnect_initial);
+	c->reconnect_max_us = to_us(o->reconnect_max);
+	c->stable_after_us = to_us(o->stable_after);
+	c->ping_interval_us = to_us(o->ping_interval);
+	c->ping_timeout_us = to_us(o->ping_timeout);
+	c->connect_timeout_us = to_us(o->connect_timeout);
+	c->drain_timeout_us = to_us(o->drain_timeout);
+	c->queue_limit = o->queue_limit;
+	c->send_limit = o->send_limit;
+	c->max_frame = o->max_frame;
+	{
+		static const int def[] = { 1001, 1005, 1006, 1011, 1012, 1013,
+					   1014, 4000, 408, 429, 500, 502,
+					   503, 504 };
+		xrt_client_set_policy(c, def, (int)(sizeof(def) / sizeof(def[0])));
+	}
+	if (xrt_ep_init(&c->ep, loop, XRT_CLIENT, o->in_limit) < 0) {
+		xrt_client_destroy(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Called once both threads have let go. */
+void
+xrt_client_destroy(xrt_client *c)
+{
+	int i;
+
+	xrt_fifo_clear(&c->out);
+	for (i = 0; i < c->njoins; i++)
+		xrt_buf_unref(c->joins[i].frame);
+	free(c->joins);
+	xrt_buf_unref(c->rx);
+	free(c->host);
+	free(c->path);
+	free(c->ca_file);
+	free(c->token);
+	free(c);
+}
+
+int
+xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
+		xrt_buf **dropped)
+{
+	xrt_loop *loop = c->ep.loop;
+	xrt_item *it = xrt_item_new(XRT_WS_TEXT, frame);
+	int r = XSEND_OK, wake = 0;
+
+	*dropped = NULL;
+	if (!it)
+		return XSEND_FULL;
+	it->a = tag;
+	pthread_mutex_lock(&loop->mu);
+	if (c->state == XRT_CLOSED) {
+		r = XSEND_CLOSED;
+	} else if (c->state == XRT_OPEN) {
+		if (c->out.bytes + frame->len > c->send_limit && c->out.count)
+			r = XSEND_FULL;
+		else {
+			xrt_fifo_push(&c->out, it);
+			it = NULL;
+			if (!c->write_queued)
+				wake = c->write_queued = 1;
+		}
+	} else if (queue) {
+		if (c->out.count >= c->queue_limit) {
+			xrt_item *old = xrt_fifo_pop(&c->out);
+
+			if (old) {
+				*dropped = old->buf;
+				old->buf = NULL;
+				xrt_item_free(old);
+				c->stats.dropped++;
+				r = XSEND_DROPPED;
+			}
+		}
+		if (c->queue_limit) {
+			xrt_fifo_push(&c->out, it);
+			it = NULL;
+		} else {
+			r = XSEND_FULL;
+		}
+	} else {
+		r = XSEND_NOTCONN;
+	}
+	pthread_mutex_unlock(&loop->mu);
+	xrt_item_free(it);
+	if (wake)
+		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
+	return r;
+}
+
+void
+xrt_client_set_join(xrt_client *c, int64_t tag, xrt_buf *frame)
+{
+	xrt_loop *loop = c->ep.loop;
+	int i, wake = 0;
+
+	pthread_mutex_lock(&loop->mu);
+	for (i = 0; i < c->njoins; i++)
+		if (c->joins[i].tag == tag)
+			break;
+	if (i < c->njoins) {
+		xrt_buf_unref(c->joins[i].frame);
+		c->joins[i].frame = frame;
+	} else {
+		if (c->njoins == c->capjoins) {
+			int cap = c->capjoins ? c->capjoins * 2 : 8;
+			xrt_join *j = realloc(c->joins, sizeof(*j) * (size_t)cap);
+
+			if (!j) {
+				pthread_mutex_unlock(&loop->mu);
+				xrt_buf_unref(frame);
+				return;
+			}
+			c->joins = j;
+			c->capjoins = cap;
+		}
+		c->joins[c->njoins].tag = tag;
+		c->joins[c->njoins].frame = frame;
+		c->njoins++;
+		/* on an open link the writer sends it next */
+		if (c->state == XRT_OPEN && !c->write_queued)
+			wake = c->write_queued = 1;
+	}
+	pthread_mutex_unlock(&loop->mu);
+	if (wake)
+		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
+}
+
+void
+xrt_client_clear_join(xrt_client *c, int64_t tag)
+{
+	xrt_loop *loop = c->ep.loop;
+	int i;
+
+	pthread_mutex_lock(&loop->mu);
+	for (i = 0; i < c->njoins; i++)
+		if (c->joins[i].tag == tag) {
+			xrt_buf_unref(c->joins[i].frame);
+			memmove(c->joins + i, c->joins + i + 1,
+				sizeof(*c->joins) * (size_t)(c->njoins - i - 1));
+			c->njoins--;
+			if (i < c->join_cursor)
+				c->join_cursor--;
+			break;
+		}
+	pthread_mutex_unlock(&loop->mu);
+}
+
+void
+xrt_client_take(xrt_client *c, int64_t tag, int all, xrt_fifo *out)
+{
+	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_fifo_take_tag(&c->out, tag, all, out);
+	pthread_mutex_unlock(&c->ep.loop->mu);
+}
+
+void
+xrt_client_set_token(xrt_client *c, const char *token)
+{
+	char *t = token ? strdup(token) : NULL;
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	free(c->token);
+	c->token = t;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+}
+
+void
+xrt_client_set_policy(xrt_client *c, const int *codes, int n)
+{
+	int i;
+
+	if (n > (int)(sizeof(c->policy) / sizeof(c->policy[0])))
+		n = (int)(sizeof(c->policy) / sizeof(c->policy[0]));
+	if (c->ep.loop)
+		pthread_mutex_lock(&c->ep.loop->mu);
+	for (i = 0; i < n; i++)
+		c->policy[i] = (int16_t)codes[i];
+	c->npolicy = n;
+	if (c->ep.loop)
+		pthread_mutex_unlock(&c->ep.loop->mu);
+}
+
+int
+xrt_client_state(xrt_client *c)
+{
+	int s;
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	s = c->state;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	return s;
+}
+
+void
+xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued, char *reason,
+		 size_t reasonlen)
+{
+	pthread_mutex_lock(&c->ep.loop->mu);
+	*s = c->stats;
+	*queued = c->out.count;
+	snprintf(reason, reasonlen, "%s", c->last_close_reason);
+	pthread_mutex_unlock(&c->ep.loop->mu);
+}
+
+/* -------------------------------------------------------- service thread */
+
+static int
+policy_reconnects(xrt_client *c, int code)
+{
+	int i, r = 0;
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	for (i = 0; i < c->npolicy; i++)
+		if (c->policy[i] == code)
+			r = 1;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	return r;
+}
+
+static void
+retry_fire(lws_sorted_usec_list_t *sul)
+{
+	xrt_client *c = lws_container_of(sul, xrt_client, sul_retry);
+
+	if (c->state == XRT_WAITING) {
+		pthread_mutex_lock(&c->ep.loop->mu);
+		c->stats.reconnects++;
+		pthread_mutex_unlock(&c->ep.loop->mu);
+		connect_now(c);
+	}
+}
+
+/* Full jitter: a uniform delay in [0, min(max, initial * 2^attempt)]. */
+static void
+schedule_retry(xrt_client *c)
+{
+	int64_t cap = c->reconnect_initial_us, delay;
+	int i;
+
+	for (i = 0; i < c->attempt && cap < c->reconnect_max_us; i++)
+		cap *= 2;
+	if (cap > c->reconnect_max_us)
+		cap = c->reconnect_max_us;
+	delay = cap > 0 ? (int64_t)(xrt_random(c->ep.loop) % (uint64_t)(cap + 1)) : 0;
+	c->attempt++;
+	set_state(c, XRT_WAITING);
+	xrt_ep_event(&c->ep, XEV_RETRY, delay / 1000, c->attempt, NULL, NULL);
+	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_retry, retry_fire,
+			 delay > 0 ? delay : 1);
+}
+
+/* A voluntary close finished. */
+static void
+finish_stop(xrt_client *c)
+{
+	lws_sul_cancel(&c->sul_retry);
+	lws_sul_cancel(&c->sul_deadline);
+	lws_sul_cancel(&c->sul_ping);
+	c->closing = 0;
+	if (c->stop_final) {
+		set_state(c, XRT_CLOSED);
+		xrt_ep_service_done(&c->ep);
+		return;
+	}
+	set_state(c, XRT_IDLE);
+	xrt_ep_event(&c->ep, XEV_STOPPED, 0, 0, NULL, NULL);
+	if (c->restart) {
+		c->restart = 0;
+		c->attempt = 0;
+		connect_now(c);
+	}
+}
+
+/* The current attempt or link is over, for whatever reason. */
+static void
+attempt_ended(xrt_client *c)
+{
+	int code, was_open = c->was_open, state;
+
+	code = c->http_status ? c->http_status : c->peer_code ? c->peer_code :
+	       c->our_code ? c->our_code : 1006;
+	if (!c->reason[0])
+		snprintf(c->reason, sizeof(c->reason), "%s",
+			 was_open ? "connection lost" : "connection failed");
+	c->wsi = NULL;
+	c->was_open = 0;
+	c->ping_pending = 0;
+	lws_sul_cancel(&c->sul_ping);
+	lws_sul_cancel(&c->sul_deadline);
+	xrt_buf_unref(c->rx);
+	c->rx = NULL;
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	c->stats.last_close_code = code;
+	memcpy(c->last_close_reason, c->reason, sizeof(c->last_close_reason));
+	state = c->state;
+	c->join_cursor = 0;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+
+	if (c->stop_final || state == XRT_STOPPING) {
+		finish_stop(c);
+		return;
+	}
+	if (c->restart) {		/* a reconnect the app asked for */
+		c->restart = 0;
+		c->attempt = 0;
+		connect_now(c);
+		return;
+	}
+	xrt_ep_event(&c->ep, XEV_CLOSED, code, was_open,
+		     xrt_buf_from(c->reason, strlen(c->reason)), NULL);
+	if (was_open && lws_now_usecs() - c->opened_at >= c->stable_after_us)
+		c->attempt = 0;
+	if (policy_reconnects(c, code))
+		schedule_retry(c);
+	else
+		set_state(c, XRT_DOWN);
+}
+
+static void
+deadline_fire(lws_sorted_usec_list_t *sul)
+{
+	xrt_client *c = lws_container_of(sul, xrt_client, sul_deadline);
+
+	if (!c->wsi)
+		return;
+	if (c->state == XRT_CONNECTING)
+		set_reason(c, "connect timeout");
+	kill_wsi(c->wsi);
+}
+
+static void
+ping_fire(lws_sorted_usec_list_t *sul)
+{
+	xrt_client *c = lws_container_of(sul, xrt_client, sul_ping);
+	int64_t now = lws_now_usecs(), next;
+	int paused;
+
+	if (!c->wsi || c->state != XRT_OPEN || c->ping_interval_us <= 0)
+		return;
+	pthread_mutex_lock(&c->ep.loop->mu);
+	paused = c->ep.paused;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	if (paused) {
+		/* the app is behind, not the link: do not judge it now */
+		c->ping_sent = 0;
+		next = c->ping_interval_us;
+	} else if (c->ping_sent && c->last_rx < c->ping_sent) {
+		if (now - c->ping_sent >= c->ping_timeout_us) {
+			set_reason(c, "no pong within ping_timeout");
+			c->our_code = 1006;
+			kill_wsi(c->wsi);
+			return;
+		}
+		next = c->ping_sent + c->ping_timeout_us - now;
+	} else if (now - c->last_rx >= c->ping_interval_us) {
+		c->ping_pending = 1;
+		c->ping_sent = now;
+		lws_callback_on_writable(c->wsi);
+		next = c->ping_timeout_us;
+	} else {
+		c->ping_sent = 0;
+		next = c->last_rx + c->ping_interval_us - now;
+	}
+	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
+			 next > 1000 ? next : 1000);
+}
+
+static void
+connect_now(xrt_client *c)
+{
+	struct lws_client_connect_info i;
+	struct lws_vhost *vh = c->ep.loop->vh_client;
+	char hosthdr[300], err[160];
+	char *token = NULL;
+	struct lws *wsi;
+
+	c->reason[0] = '\0';
+	c->peer_code = c->our_code = c->http_status = 0;
+	c->was_open = 0;
+	set_state(c, XRT_CONNECTING);
+
+	if (c->tls) {
+		vh = xrt_loop_client_vhost(c->ep.loop, c->ca_file, err, sizeof(err));
+		if (!vh) {
+			set_reason(c, err);
+			attempt_ended(c);
+			return;
+		}
+	}
+	pthread_mutex_lock(&c->ep.loop->mu);
+	if (c->token)
+		token = strdup(c->token);
+	pthread_mutex_unlock(&c->ep.loop->mu);
+
+	if ((c->tls && c->port == 443) || (!c->tls && c->port == 80))
+		snprintf(hosthdr, sizeof(hosthdr), "%s", c->host);
+	else if (strchr(c->host, ':'))
+		snprintf(hosthdr, sizeof(hosthdr), "[%s]:%d", c->host, c->port);
+	else
+		snprintf(hosthdr, sizeof(hosthdr), "%s:%d", c->host, c->port);
+
+	memset(&i, 0, sizeof(i));
+	i.context = c->ep.loop->ctx;
+	i.vhost = vh;
+	i.address = c->host;
+	i.port = c->port;
+	i.path = c->path;
+	i.host = hosthdr;
+	i.protocol = token;
+	i.local_protocol_name = "xano-realtime";
+	i.ietf_version_or_minus_one = -1;
+	i.opaque_user_data = c;
+	if (c->tls) {
+		i.ssl_connection = LCCSCF_USE_SSL;
+		if (!c->verify)
+			i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED |
+					    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+					    LCCSCF_ALLOW_EXPIRED;
+	}
+
+	c->in_connect = 1;
+	c->sync_failed = 0;
+	wsi = lws_client_connect_via_info(&i);
+	c->in_connect = 0;
+	free(token);
+	if (!wsi || c->sync_failed) {
+		set_reason(c, "connection failed");
+		attempt_ended(c);
+		return;
+	}
+	c->wsi = wsi;
+	if (c->connect_timeout_us > 0)
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+				 deadline_fire, c->connect_timeout_us);
+}
+
+/* Begin a voluntary close: drain what is queued, then close with code. */
+static void
+begin_close(xrt_client *c, int code)
+{
+	c->our_code = code;
+	if (c->state == XRT_OPEN && c->wsi) {
+		c->closing = 1;
+		lws_callback_on_writable(c->wsi);
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+				 deadline_fire, c->drain_timeout_us > 0 ?
+				 c->drain_timeout_us : 1);
+	} else if (c->wsi) {
+		kill_wsi(c->wsi);
+	}
+}
+
+void
+xrt_client_command(xrt_client *c, int kind)
+{
+	int state = c->state;	/* only this thread changes it */
+
+	switch (kind) {
+	case XCMD_START:
+		if (state == XRT_IDLE || state == XRT_DOWN) {
+			c->attempt = 0;
+			connect_now(c);
+		} else if (state == XRT_STOPPING) {
+			c->restart = 1;
+		}
+		break;
+
+	case XCMD_STOP:
+	case XCMD_RELEASE:
+		if (kind == XCMD_RELEASE)
+			c->stop_final = 1;
+		c->restart = 0;
+		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+			set_state(c, XRT_STOPPING);
+			begin_close(c, 1000);
+		} else if (state == XRT_STOPPING) {
+			/* already on its way down */
+		} else if (!c->wsi) {
+			finish_stop(c);
+		}
+		break;
+
+	case XCMD_RECONNECT:
+		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+			c->restart = 1;
+			begin_close(c, 4000);
+		} else if (state == XRT_WAITING) {
+			lws_sul_cancel(&c->sul_retry);
+			c->attempt = 0;
+			connect_now(c);
+		}
+		break;
+
+	case XCMD_WRITE:
+		pthread_mutex_lock(&c->ep.loop->mu);
+		c->write_queued = 0;
+		pthread_mutex_unlock(&c->ep.loop->mu);
+		if (c->wsi && state == XRT_OPEN)
+			lws_callback_on_writable(c->wsi);
+		break;
+
+	case XCMD_RESUME:
+		if (c->wsi)
+			lws_rx_flow_control(c->wsi, 1);
+		break;
+
+	case XCMD_KILL:
+		if (c->wsi && state == XRT_OPEN) {
+			set_reason(c, "connection killed");
+			kill_wsi(c->wsi);
+		}
+		break;
+	}
+}
+
+static void
+on_established(xrt_client *c)
+{
+	int64_t now = lws_now_usecs();
+	int work;
+
+	lws_sul_cancel(&c->sul_deadline);
+	c->was_open = 1;
+	c->opened_at = c->last_rx = now;
+	c->ping_sent = 0;
+	pthread_mutex_lock(&c->ep.loop->mu);
+	c->state = XRT_OPEN;
+	c->join_cursor = 0;
+	c->stats.connects++;
+	work = c->njoins || c->out.count;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_ep_event(&c->ep, XEV_CONNECTED, 0, 0, NULL, NULL);
+	if (work)
+		lws_callback_on_writable(c->wsi);
+	if (c->ping_interval_us > 0)
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
+				 c->ping_interval_us);
+}
+
+static void
+rx_error(xrt_client *c, int kind, const char *msg)
+{
+	xrt_ep_event(&c->ep, XEV_ERROR, kind, 0, xrt_buf_from(msg, strlen(msg)),
+		     NULL);
+}
+
+static void
+on_receive(xrt_client *c, struct lws *wsi, const void *in, size_t len)
+{
+	char msg[160];
+	int pause = 0;
+
+	c->last_rx = lws_now_usecs();
+	if (lws_is_first_fragment(wsi)) {
+		c->rx_total = 0;
+		c->rx_skip = 0;
+		c->rx_binary = lws_frame_is_binary(wsi);
+		xrt_buf_unref(c->rx);
+		c->rx = NULL;
+	}
+	c->rx_total += len;
+	if (!c->rx_skip) {
+		if (c->rx_total > c->max_frame || xrt_buf_append(&c->rx, in, len) < 0) {
+			c->rx_skip = 1;
+			xrt_buf_unref(c->rx);
+			c->rx = NULL;
+		}
+	}
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return;
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	c->stats.frames_in++;
+	c->stats.bytes_in += c->rx_total;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	if (c->rx_skip) {
+		snprintf(msg, sizeof(msg), "frame of %zu bytes is above max_frame "
+			 "(%zu) and was discarded", c->rx_total, c->max_frame);
+		rx_error(c, XERR_FRAME_TOO_BIG, msg);
+	} else if (c->rx_binary) {
+		snprintf(msg, sizeof(msg), "binary frame of %zu bytes was "
+			 "discarded", c->rx_total);
+		rx_error(c, XERR_BINARY, msg);
+	} else if (!c->rx) {
+		xrt_ep_event(&c->ep, XEV_FRAME, 0, 0, xrt_buf_from("", 0), NULL);
+	} else if (!xrt_utf8_valid(xrt_buf_data(c->rx), c->rx->len)) {
+		snprintf(msg, sizeof(msg), "text frame of %zu bytes is not valid "
+			 "UTF-8 and was discarded", c->rx_total);
+		rx_error(c, XERR_UTF8, msg);
+	} else {
+		xrt_ep_event(&c->ep, XEV_FRAME, 0, 0, c->rx, NULL);
+		c->rx = NULL;
+	}
+	xrt_buf_unref(c->rx);
+	c->rx = NULL;
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	if (!c->ep.paused && c->ep.events.bytes > c->ep.in_limit) {
+		c->ep.paused = 1;
+		pause = 1;
+	}
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	if (pause) {
+		lws_rx_flow_control(wsi, 0);
+		snprintf(msg, sizeof(msg), "more than %zu bytes of events wait "
+			 "for the app: reading paused until it polls",
+			 c->ep.in_limit);
+		rx_error(c, XERR_PAUSED, msg);
+	}
+}
+
+static int
+on_writable(xrt_client *c, struct lws *wsi)
+{
+	xrt_item *it = NULL;
+	xrt_buf *frame = NULL;
+	int more, n;
+
+	if (c->ping_pending) {
+		unsigned char ping[LWS_PRE + 1];
+
+		c->ping_pending = 0;
+		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+		pthread_mutex_lock(&c->ep.loop->mu);
+		c->stats.pings++;
+		pthread_mutex_unlock(&c->ep.loop->mu);
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+
+	pthread_mutex_lock(&c->ep.loop->mu);
+	if (c->join_cursor < c->njoins)
+		frame = xrt_buf_ref(c->joins[c->join_cursor++].frame);
+	else if ((it = xrt_fifo_pop(&c->out)))
+		frame = it->buf;
+	more = c->join_cursor < c->njoins || c->out.count;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+
+	if (!frame) {
+		if (c->closing) {
+			lws_close_reason(wsi, (enum lws_close_status)c->our_code,
+					 NULL, 0);
+			return -1;
+		}
+		return 0;
+	}
+	n = lws_write(wsi, xrt_buf_data(frame), frame->len, LWS_WRITE_TEXT);
+	if (n < 0) {
+		/* not sent: keep it for the next connection */
+		if (it) {
+			pthread_mutex_lock(&c->ep.loop->mu);
+			xrt_fifo_push_front(&c->out, it);
+			pthread_mutex_unlock(&c->ep.loop->mu);
+		} else {
+			xrt_buf_unref(frame);
+		}
+		set_reason(c, "write failed");
+		return -1;
+	}
+	pthread_mutex_lock(&c->ep.loop->mu);
+	c->stats.frames_out++;
+	c->stats.bytes_out += frame->len;
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	if (it)
+		xrt_item_free(it);
+	else
+		xrt_buf_unref(frame);
+	if (more || c->closing)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+int
+xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		    void *user, void *in, size_t len)
+{
+	xrt_client *c;
+
+	(void)user;
+	if (xrt_loop_callback_common(wsi, reason))
+		return 0;
+	c = lws_get_opaque_user_data(wsi);
+	if (!c)
+		return 0;
+	/* callbacks of an earlier attempt's connection are stale */
+	if (wsi != c->wsi && !c->in_connect)
+		return 0;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		c->http_status = lws_http_client_http_response(wsi);
+		if (c->http_status == 101 || c->http_status < 0)
+			c->http_status = 0;
+		if (c->http_status) {
+			char m[64];
+
+			snprintf(m, sizeof(m), "upgrade refused: HTTP %d",
+				 c->http_status);
+			set_reason(c, m);
+		} else {
+			set_reason(c, in ? (const char *)in : "connection failed");
+		}
+		if (c->in_connect)
+			c->sync_failed = 1;
+		else
+			attempt_ended(c);
+		break;
+
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		on_established(c);
+		break;
+
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		on_receive(c, wsi, in, len);
+		break;
+
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		c->last_rx = lws_now_usecs();
+		pthread_mutex_lock(&c->ep.loop->mu);
+		c->stats.pongs++;
+		if (c->ping_sent)
+			c->stats.rtt = (double)(c->last_rx - c->ping_sent) / 1e6;
+		pthread_mutex_unlock(&c->ep.loop->mu);
+		break;
+
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return on_writable(c, wsi);
+
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (len >= 2) {
+			const unsigned char *p = in;
+			char r[124];
+			size_t rl = len - 2 < sizeof(r) - 1 ? len - 2 : sizeof(r) - 1;
+
+			c->peer_code = (p[0] << 8) | p[1];
+			memcpy(r, p + 2, rl);
+			r[rl] = '\0';
+			if (rl) {
+				char m[160];
+
+				snprintf(m, sizeof(m), "closed by the server: %s", r);
+				set_reason(c, m);
+			}
+		} else {
+			c->peer_code = 1005;
+		}
+		set_reason(c, "closed by the server");
+		break;
+
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		attempt_ended(c);
+		break;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* the last word on a connection whatever else was said */
+		if (c->wsi == wsi)
+			attempt_ended(c);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,545 @@
+/*
+ * loop.c - the service thread of one Lua state.
+ *
+ * Owns the libwebsockets context, the thread that runs lws_service(), the
+ * command queue that carries Lua's requests to that thread (woken with
+ * lws_cancel_service(), the only cross-thread lws call), and the event
+ * queues that carry what happened back to Lua.  Every endpoint (client
+ * connection or server) of a Lua state lives on this one thread.
+ *
+ * Each endpoint, and the loop as a whole, has an eventfd that is readable
+ * exactly while events wait for Lua, so a host loop (luv, cqueues, nginx,
+ * a game engine) can poll it, and the Lua thread can sleep on it.
+ */
+#include "rt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+struct xrt_ca_vhost {
+	struct xrt_ca_vhost *next;
+	char *ca_file;		/* NULL: the system CAs */
+	struct lws_vhost *vh;
+};
+
+static const struct lws_protocols client_protocols[] = {
+	{ "xano-realtime", xrt_client_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+double
+xrt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t
+xrt_random(xrt_loop *loop)
+{
+	/* xorshift64* */
+	uint64_t x = loop->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	loop->rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void
+efd_set(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	do
+		r = write(fd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+}
+
+static void
+efd_clear(int fd)
+{
+	uint64_t v;
+	ssize_t r;
+
+	do
+		r = read(fd, &v, sizeof(v));
+	while (r < 0 && errno == EINTR);
+}
+
+/* ------------------------------------------------------------ commands */
+
+void
+xrt_loop_wake(xrt_loop *loop)
+{
+	lws_cancel_service(loop->ctx);
+}
+
+/* Lua thread: queue a command for the service thread.  Takes buf/buf2. */
+void
+xrt_loop_cmd(xrt_loop *loop, int kind, void *ptr, int64_t a, int64_t b,
+	     xrt_buf *buf, xrt_buf *buf2)
+{
+	xrt_item *it = xrt_item_new(kind, buf);
+	int wake;
+
+	if (!it) {
+		xrt_buf_unref(buf2);
+		return;
+	}
+	it->ptr = ptr;
+	it->a = a;
+	it->b = b;
+	it->buf2 = buf2;
+	pthread_mutex_lock(&loop->mu);
+	if (loop->stop) {
+		pthread_mutex_unlock(&loop->mu);
+		xrt_item_free(it);
+		return;
+	}
+	xrt_fifo_push(&loop->cmds, it);
+	wake = loop->cmds.count == 1;
+	pthread_mutex_unlock(&loop->mu);
+	if (wake)
+		lws_cancel_service(loop->ctx);
+}
+
+static void
+begin_shutdown(xrt_loop *loop)
+{
+	xrt_endpoint *ep, *next;
+
+	/* No endpoint appears once stop is set and the Lua thread is waiting
+	 * in pthread_join(), so only this thread changes the list; an
+	 * endpoint may free itself below, so step past it first. */
+	for (ep = loop->eps; ep; ep = next) {
+		next = ep->next;
+		if (ep->service_done)
+			continue;
+		if (ep->type == XRT_CLIENT) {
+			xrt_client_command((xrt_client *)ep, XCMD_RELEASE);
+		} else {
+			xrt_item cmd;
+
+			memset(&cmd, 0, sizeof(cmd));
+			cmd.kind = XCMD_SERVER_CLOSE;
+			xrt_server_command((xrt_server *)ep, &cmd);
+		}
+	}
+}
+
+static void
+stop_deadline(lws_sorted_usec_list_t *sul)
+{
+	xrt_loop *loop = lws_container_of(sul, xrt_loop, sul_stop);
+
+	pthread_mutex_lock(&loop->mu);
+	loop->stop = 2;
+	pthread_mutex_unlock(&loop->mu);
+}
+
+static void
+run_commands(lws_sorted_usec_list_t *sul)
+{
+	xrt_loop *loop = lws_container_of(sul, xrt_loop, sul_cmds);
+	xrt_fifo q;
+	xrt_item *it;
+	int stop;
+
+	pthread_mutex_lock(&loop->mu);
+	q = loop->cmds;
+	memset(&loop->cmds, 0, sizeof(loop->cmds));
+	stop = loop->stop;
+	pthread_mutex_unlock(&loop->mu);
+
+	while ((it = xrt_fifo_pop(&q))) {
+		xrt_endpoint *ep = it->ptr;
+
+		if (ep && ep->type == XRT_CLIENT)
+			xrt_client_command((xrt_client *)ep, it->kind);
+		else if (ep && ep->type == XRT_SERVER)
+			xrt_server_command((xrt_server *)ep, it);
+		xrt_item_free(it);
+	}
+	if (stop == 1 && !loop->shutting) {
+		loop->shutting = 1;
+		begin_shutdown(loop);
+		lws_sul_schedule(loop->ctx, 0, &loop->sul_stop, stop_deadline,
+				 2 * LWS_US_PER_SEC);
+	}
+}
+
+/* Every protocol of every vhost gets the cancel; all of them land here. */
+int
+xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason)
+{
+	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+		xrt_loop *loop = lws_context_user(lws_get_context(wsi));
+
+		if (loop)
+			lws_sul_schedule(loop->ctx, 0, &loop->sul_cmds,
+					 run_commands, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------- vhosts */
+
+struct lws_vhost *
+xrt_loop_client_vhost(xrt_loop *loop, const char *ca_file, char *err,
+		      size_t errlen)
+{
+	struct lws_context_creation_info info;
+	struct xrt_ca_vhost *v;
+
+	for (v = loop->ca_vhosts; v; v = v->next)
+		if ((!v->ca_file && !ca_file) ||
+		    (v->ca_file && ca_file && !strcmp(v->ca_file, ca_file)))
+			return v->vh;
+	v = calloc(1, sizeof(*v));
+	if (!v || (ca_file && !(v->ca_file = strdup(ca_file)))) {
+		free(v);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = client_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.vhost_name = ca_file ? "client-ca" : "client-tls";
+	info.client_ssl_ca_filepath = v->ca_file;
+	v->vh = lws_create_vhost(loop->ctx, &info);
+	if (!v->vh) {
+		snprintf(err, errlen, "cannot set up TLS%s%s", ca_file ?
+			 " with ca_file " : "", ca_file ? ca_file : "");
+		free(v->ca_file);
+		free(v);
+		return NULL;
+	}
+	v->next = loop->ca_vhosts;
+	loop->ca_vhosts = v;
+	return v->vh;
+}
+
+/* --------------------------------------------------------------- thread */
+
+static int
+shutdown_complete(xrt_loop *loop)
+{
+	xrt_endpoint *ep;
+
+	for (ep = loop->eps; ep; ep = ep->next) {
+		if (ep->service_done)
+			continue;
+		if (ep->type == XRT_CLIENT && ((xrt_client *)ep)->wsi)
+			return 0;
+		if (ep->type == XRT_SERVER && (((xrt_server *)ep)->vh ||
+					       ((xrt_server *)ep)->nsocks))
+			return 0;
+	}
+	return 1;
+}
+
+static void *
+service_main(void *arg)
+{
+	xrt_loop *loop = arg;
+	struct xrt_ca_vhost *v;
+	xrt_endpoint *ep, *next;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+
+	for (;;) {
+		int stop;
+
+		lws_service(loop->ctx, 0);
+		pthread_mutex_lock(&loop->mu);
+		stop = loop->stop;
+		pthread_mutex_unlock(&loop->mu);
+		if (stop == 2 || (stop == 1 && loop->shutting &&
+				  shutdown_complete(loop)))
+			break;
+	}
+	lws_sul_cancel(&loop->sul_stop);
+	lws_sul_cancel(&loop->sul_cmds);
+	lws_context_destroy(loop->ctx);
+	loop->ctx = NULL;
+	while ((v = loop->ca_vhosts)) {
+		loop->ca_vhosts = v->next;
+		free(v->ca_file);
+		free(v);
+	}
+
+	/* the service thread lets go of every endpoint it still held */
+	pthread_mutex_lock(&loop->mu);
+	ep = loop->eps;
+	pthread_mutex_unlock(&loop->mu);
+	for (; ep; ep = next) {
+		pthread_mutex_lock(&loop->mu);
+		next = ep->next;
+		pthread_mutex_unlock(&loop->mu);
+		if (!ep->service_done)
+			xrt_ep_service_done(ep);
+	}
+	return NULL;
+}
+
+xrt_loop *
+xrt_loop_new(char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	xrt_loop *loop = calloc(1, sizeof(*loop));
+	uint64_t seed = 0;
+
+	if (!loop) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&loop->mu, NULL);
+	loop->refs = 1;
+	loop->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	loop->rng = seed | 1;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.user = loop;
+	info.timeout_secs = 20;
+	info.connect_timeout_secs = 20;
+	loop->ctx = lws_create_context(&info);
+	if (!loop->ctx) {
+		snprintf(err, errlen, "cannot create the libwebsockets context");
+		goto fail;
+	}
+	info.protocols = client_protocols;
+	info.vhost_name = "client";
+	info.options = 0;
+	loop->vh_client = lws_create_vhost(loop->ctx, &info);
+	if (!loop->vh_client) {
+		snprintf(err, errlen, "cannot create the client vhost");
+		goto fail;
+	}
+	if (pthread_create(&loop->thread, NULL, service_main, loop)) {
+		snprintf(err, errlen, "cannot start the service thread");
+		goto fail;
+	}
+	loop->thread_started = 1;
+	return loop;
+
+fail:
+	if (loop->ctx)
+		lws_context_destroy(loop->ctx);
+	if (loop->efd >= 0)
+		close(loop->efd);
+	pthread_mutex_destroy(&loop->mu);
+	free(loop);
+	return NULL;
+}
+
+static void
+loop_unref(xrt_loop *loop)	/* takes and releases mu */
+{
+	int last;
+
+	pthread_mutex_lock(&loop->mu);
+	last = --loop->refs == 0;
+	pthread_mutex_unlock(&loop->mu);
+	if (!last)
+		return;
+	xrt_fifo_clear(&loop->cmds);
+	close(loop->efd);
+	pthread_mutex_destroy(&loop->mu);
+	free(loop);
+}
+
+/* The Lua handle of the loop is collected: stop the thread, closing every
+ * connection cleanly (bounded by the 2 s deadline), and wait for it. */
+void
+xrt_loop_release(xrt_loop *loop)
+{
+	if (loop->thread_started) {
+		pthread_mutex_lock(&loop->mu);
+		loop->stop = 1;
+		pthread_mutex_unlock(&loop->mu);
+		lws_cancel_service(loop->ctx);
+		pthread_join(loop->thread, NULL);
+		loop->thread_started = 0;
+	}
+	loop_unref(loop);
+}
+
+/* ------------------------------------------------------------ endpoints */
+
+int
+xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, int type, size_t in_limit)
+{
+	ep->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ep->efd < 0)
+		return -1;
+	ep->loop = loop;
+	ep->type = type;
+	ep->refs = 2;		/* the Lua handle and the service thread */
+	ep->in_limit = in_limit;
+	pthread_mutex_lock(&loop->mu);
+	loop->refs++;
+	ep->next = loop->eps;
+	loop->eps = ep;
+	pthread_mutex_unlock(&loop->mu);
+	return 0;
+}
+
+static void
+ep_free(xrt_endpoint *ep)
+{
+	xrt_loop *loop = ep->loop;
+	xrt_endpoint **pp;
+
+	pthread_mutex_lock(&loop->mu);
+	for (pp = &loop->eps; *pp; pp = &(*pp)->next)
+		if (*pp == ep) {
+			*pp = ep->next;
+			break;
+		}
+	loop->pending -= ep->events.count;
+	if (!loop->pending)
+		efd_clear(loop->efd);
+	xrt_fifo_clear(&ep->events);
+	pthread_mutex_unlock(&loop->mu);
+	xrt_item_free(ep->cur);
+	close(ep->efd);
+	if (ep->type == XRT_CLIENT)
+		xrt_client_destroy((xrt_client *)ep);
+	else
+		xrt_server_destroy((xrt_server *)ep);
+	loop_unref(loop);
+}
+
+static void
+ep_unref(xrt_endpoint *ep)
+{
+	int last;
+
+	pthread_mutex_lock(&ep->loop->mu);
+	last = --ep->refs == 0;
+	pthread_mutex_unlock(&ep->loop->mu);
+	if (last)
+		ep_free(ep);
+}
+
+void
+xrt_ep_release(xrt_endpoint *ep)
+{
+	pthread_mutex_lock(&ep->loop->mu);
+	ep->lua_closed = 1;
+	pthread_mutex_unlock(&ep->loop->mu);
+	ep_unref(ep);
+}
+
+void
+xrt_ep_service_done(xrt_endpoint *ep)
+{
+	if (ep->service_done)
+		return;
+	ep->service_done = 1;
+	ep_unref(ep);
+}
+
+void
+xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
+	     xrt_buf *buf2)
+{
+	xrt_loop *loop = ep->loop;
+	xrt_item *it = xrt_item_new(kind, buf);
+
+	if (!it) {
+		xrt_buf_unref(buf2);
+		return;
+	}
+	it->a = a;
+	it->b = b;
+	it->buf2 = buf2;
+	pthread_mutex_lock(&loop->mu);
+	if (ep->lua_closed) {
+		pthread_mutex_unlock(&loop->mu);
+		xrt_item_free(it);
+		return;
+	}
+	xrt_fifo_push(&ep->events, it);
+	if (ep->events.count == 1)
+		efd_set(ep->efd);
+	if (++loop->pending == 1)
+		efd_set(loop->efd);
+	pthread_mutex_unlock(&loop->mu);
+}
+
+xrt_item *
+xrt_ep_next(xrt_endpoint *ep)
+{
+	xrt_loop *loop = ep->loop;
+	xrt_item *it;
+	int resume = 0;
+
+	xrt_item_free(ep->cur);
+	ep->cur = NULL;
+	pthread_mutex_lock(&loop->mu);
+	it = xrt_fifo_pop(&ep->events);
+	if (it) {
+		if (!ep->events.count)
+			efd_clear(ep->efd);
+		if (--loop->pending == 0)
+			efd_clear(loop->efd);
+		if (ep->paused && ep->events.bytes <= ep->in_limit / 2) {
+			ep->paused = 0;
+			resume = 1;
+		}
+	}
+	pthread_mutex_unlock(&loop->mu);
+	if (resume)
+		xrt_loop_cmd(loop, XCMD_RESUME, ep, 0, 0, NULL, NULL);
+	ep->cur = it;
+	return it;
+}
+
+int
+xrt_ep_wait(int fd, double timeout)
+{
+	struct pollfd pfd;
+	int ms, r;
+
+	if (timeout < 0)
+		ms = -1;
+	else if (timeout > 2000000.0)
+		ms = 2000000000;
+	else
+		ms = (int)(timeout * 1000.0 + 0.999);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	r = poll(&pfd, 1, ms);
+	if (r < 0)
+		return errno == EINTR ? -1 : 0;
+	return r > 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * lua_binding.h - what the Lua binding files (lua_*.c) share: the handle
+ * on the Lua state's service loop and the common endpoint methods.
+ */
+#ifndef XRT_LUA_BINDING_H
+#define XRT_LUA_BINDING_H
+
+#include "compat.h"
+#include "rt.h"
+
+#define XRT_LOOP_MT "xano.realtime.loop"
+#define XRT_CLIENT_MT "xano.realtime.core.client"
+#define XRT_SERVER_MT "xano.realtime.core.server"
+
+/* The Lua state's loop, one per state, anchored while endpoints live. */
+typedef struct xrt_loop_handle {
+	xrt_loop *loop;
+	int endpoints;		/* open endpoint handles */
+} xrt_loop_handle;
+
+/* Every endpoint handle starts with this. */
+typedef struct xrt_ep_handle {
+	xrt_endpoint *ep;	/* NULL once closed */
+	xrt_loop_handle *lh;
+} xrt_ep_handle;
+
+xrt_loop_handle *xrt_lua_loop(lua_State *L);
+void xrt_lua_ep_opened(lua_State *L, xrt_ep_handle *h);
+void xrt_lua_ep_closed(lua_State *L, xrt_ep_handle *h);
+int xrt_lua_push_event(lua_State *L, xrt_item *it);
+int xrt_lua_wait(lua_State *L, int fd, int arg);
+
+void xrt_open_client(lua_State *L);
+void xrt_open_server(lua_State *L);
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * lua_client.c - the Lua handle of a client connection
+ * (xano.realtime.core.client).
+ *
+ * Follows liolib's object model: the handle is created closed, one checker
+ * raises "attempt to use a closed client", and close(), __gc and __close
+ * share one idempotent close that hands the connection to the service
+ * thread for a clean shutdown.
+ */
+#include "lua_binding.h"
+
+#include <string.h>
+
+typedef struct client_handle {
+	xrt_ep_handle h;	/* first */
+} client_handle;
+
+static const char *const state_names[] = {
+	"idle", "connecting", "open", "waiting", "down", "stopping", "closed"
+};
+
+static client_handle *
+check_handle(lua_State *L)
+{
+	return luaL_checkudata(L, 1, XRT_CLIENT_MT);
+}
+
+static xrt_client *
+check_open(lua_State *L)
+{
+	client_handle *ch = check_handle(L);
+
+	if (!ch->h.ep)
+		luaL_error(L, "attempt to use a closed client");
+	return (xrt_client *)ch->h.ep;
+}
+
+static double
+opt_num(lua_State *L, int t, const char *k, double def)
+{
+	double v;
+
+	lua_getfield(L, t, k);
+	if (lua_isnil(L, -1))
+		v = def;
+	else if (lua_type(L, -1) != LUA_TNUMBER)
+		return luaL_error(L, "option '%s': number expected, got %s", k,
+				  luaL_typename(L, -1));
+	else
+		v = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* The string stays valid while the options table is on the stack. */
+static const char *
+opt_str(lua_State *L, int t, const char *k, const char *def)
+{
+	const char *v;
+
+	lua_getfield(L, t, k);
+	if (lua_isnil(L, -1))
+		v = def;
+	else if (lua_type(L, -1) != LUA_TSTRING)
+		return luaL_error(L, "option '%s': string expected, got %s", k,
+				  luaL_typename(L, -1)), NULL;
+	else
+		v = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static int
+opt_bool(lua_State *L, int t, const char *k, int def)
+{
+	int v;
+
+	lua_getfield(L, t, k);
+	v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* core.client(options) */
+static int
+client_new(lua_State *L)
+{
+	xrt_client_opts o;
+	client_handle *ch;
+	xrt_loop_handle *lh;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	memset(&o, 0, sizeof(o));
+	o.host = opt_str(L, 1, "host", NULL);
+	if (!o.host)
+		return luaL_error(L, "option 'host' is required");
+	o.port = (int)opt_num(L, 1, "port", 443);
+	o.path = opt_str(L, 1, "path", "/");
+	o.tls = opt_bool(L, 1, "tls", 1);
+	o.verify = opt_bool(L, 1, "verify", 1);
+	o.ca_file = opt_str(L, 1, "ca_file", NULL);
+	o.token = opt_str(L, 1, "token", NULL);
+	o.reconnect_initial = opt_num(L, 1, "reconnect_initial", 1);
+	o.reconnect_max = opt_num(L, 1, "reconnect_max", 60);
+	o.stable_after = opt_num(L, 1, "stable_after", 10);
+	o.ping_interval = opt_num(L, 1, "ping_interval", 30);
+	o.ping_timeout = opt_num(L, 1, "ping_timeout", 10);
+	o.connect_timeout = opt_num(L, 1, "connect_timeout", 20);
+	o.drain_timeout = opt_num(L, 1, "drain_timeout", 2);
+	o.queue_limit = (size_t)opt_num(L, 1, "queue_limit", 1000);
+	o.send_limit = (size_t)opt_num(L, 1, "send_limit", 16 << 20);
+	o.max_frame = (size_t)opt_num(L, 1, "max_frame", 1 << 20);
+	o.in_limit = (size_t)opt_num(L, 1, "in_limit", 16 << 20);
+	luaL_argcheck(L, o.port > 0 && o.port < 65536, 1, "port out of range");
+
+	ch = lua_newuserdatauv(L, sizeof(*ch), 0);
+	ch->h.ep = NULL;	/* closed until fully built */
+	ch->h.lh = NULL;
+	luaL_setmetatable(L, XRT_CLIENT_MT);
+	lh = xrt_lua_loop(L);
+	ch->h.ep = (xrt_endpoint *)xrt_client_new(lh->loop, &o);
+	if (!ch->h.ep)
+		return luaL_error(L, "xano.realtime: cannot create a client");
+	ch->h.lh = lh;
+	xrt_lua_ep_opened(L, &ch->h);
+	return 1;
+}
+
+static int
+client_close(lua_State *L)
+{
+	client_handle *ch = check_handle(L);
+	xrt_endpoint *ep = ch->h.ep;
+
+	if (ep) {
+		ch->h.ep = NULL;
+		xrt_loop_cmd(ep->loop, XCMD_RELEASE, ep, 0, 0, NULL, NULL);
+		xrt_ep_release(ep);
+		xrt_lua_ep_closed(L, &ch->h);
+	}
+	return 0;
+}
+
+static int
+client_tostring(lua_State *L)
+{
+	client_handle *ch = check_handle(L);
+
+	if (!ch->h.ep)
+		lua_pushliteral(L, "xano.realtime.core.client (closed)");
+	else
+		lua_pushfstring(L, "xano.realtime.core.client (%s): %p",
+				state_names[xrt_client_state((xrt_client *)ch->h.ep)],
+				(void *)ch);
+	return 1;
+}
+
+static int
+command(lua_State *L, int kind)
+{
+	xrt_client *c = check_open(L);
+
+	xrt_loop_cmd(c->ep.loop, kind, c, 0, 0, NULL, NULL);
+	return 0;
+}
+
+static int client_start(lua_State *L) { return command(L, XCMD_START); }
+static int client_stop(lua_State *L) { return command(L, XCMD_STOP); }
+static int client_reconnect(lua_State *L) { return command(L, XCMD_RECONNECT); }
+static int client_kill(lua_State *L) { return command(L, XCMD_KILL); }
+
+static xrt_buf *
+check_frame(lua_State *L, int arg)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, arg, &len);
+	xrt_buf *b = xrt_buf_from(s, len);
+
+	if (!b)
+		luaL_error(L, "out of memory");
+	return b;
+}
+
+/* send(frame, tag, queue) -> true | true, dropped_frame | nil, reason */
+static int
+client_send(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+	lua_Integer tag = luaL_checkinteger(L, 3);
+	int queue = lua_toboolean(L, 4);
+	xrt_buf *dropped = NULL;
+	int r;
+
+	luaL_checkstring(L, 2);
+	r = xrt_client_send(c, check_frame(L, 2), tag, queue, &dropped);
+	switch (r) {
+	case XSEND_OK:
+		lua_pushboolean(L, 1);
+		return 1;
+	case XSEND_DROPPED:
+		lua_pushboolean(L, 1);
+		lua_pushlstring(L, (const char *)xrt_buf_data(dropped), dropped->len);
+		xrt_buf_unref(dropped);
+		return 2;
+	default:
+		luaL_pushfail(L);
+		lua_pushstring(L, r == XSEND_NOTCONN ? "not connected" :
+			       r == XSEND_CLOSED ? "closed" : "send buffer full");
+		return 2;
+	}
+}
+
+static int
+client_set_join(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+	lua_Integer tag = luaL_checkinteger(L, 2);
+
+	luaL_checkstring(L, 3);
+	xrt_client_set_join(c, tag, check_frame(L, 3));
+	return 0;
+}
+
+static int
+client_clear_join(lua_State *L)
+{
+	xrt_client_clear_join(check_open(L), luaL_checkinteger(L, 2));
+	return 0;
+}
+
+/* take([tag]) -> the queued frames of a channel (or all), removed */
+static int
+client_take(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+	int all = lua_isnoneornil(L, 2);
+	lua_Integer tag = all ? 0 : luaL_checkinteger(L, 2);
+	xrt_fifo got = { NULL, NULL, 0, 0 };
+	xrt_item *it;
+	int i = 0;
+
+	xrt_client_take(c, tag, all, &got);
+	lua_createtable(L, (int)got.count, 0);
+	while ((it = xrt_fifo_pop(&got))) {
+		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf), it->buf->len);
+		lua_rawseti(L, -2, ++i);
+		xrt_item_free(it);
+	}
+	return 1;
+}
+
+static int
+client_set_token(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+
+	xrt_client_set_token(c, luaL_optstring(L, 2, NULL));
+	return 0;
+}
+
+static int
+client_set_policy(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+	int codes[64], n = 0, i;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	for (i = 1; n < 64; i++) {
+		lua_rawgeti(L, 2, i);
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 1);
+			break;
+		}
+		codes[n++] = (int)luaL_checkinteger(L, -1);
+		lua_pop(L, 1);
+	}
+	xrt_client_set_policy(c, codes, n);
+	return 0;
+}
+
+static int
+client_next(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+	xrt_item *it = xrt_ep_next(&c->ep);
+
+	if (!it)
+		return 0;
+	return xrt_lua_push_event(L, it);
+}
+
+static int
+client_wait(lua_State *L)
+{
+	return xrt_lua_wait(L, check_open(L)->ep.efd, 2);
+}
+
+static int
+client_fd(lua_State *L)
+{
+	lua_pushinteger(L, check_open(L)->ep.efd);
+	return 1;
+}
+
+static int
+client_state(lua_State *L)
+{
+	client_handle *ch = check_handle(L);
+
+	lua_pushstring(L, ch->h.ep ? state_names[xrt_client_state(
+		(xrt_client *)ch->h.ep)] : "closed");
+	return 1;
+}
+
+static int
+client_stats(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+	xrt_stats s;
+	size_t queued;
+	char reason[128];
+
+	xrt_client_stats(c, &s, &queued, reason, sizeof(reason));
+	lua_createtable(L, 0, 14);
+#define SET_INT(k, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, k))
+	SET_INT("frames_in", s.frames_in);
+	SET_INT("frames_out", s.frames_out);
+	SET_INT("bytes_in", s.bytes_in);
+	SET_INT("bytes_out", s.bytes_out);
+	SET_INT("queued", queued);
+	SET_INT("dropped", s.dropped);
+	SET_INT("reconnects", s.reconnects);
+	SET_INT("connects", s.connects);
+	SET_INT("pings", s.pings);
+	SET_INT("pongs", s.pongs);
+#undef SET_INT
+	if (s.last_close_code) {
+		lua_pushinteger(L, s.last_close_code);
+		lua_setfield(L, -2, "last_close_code");
+		lua_pushstring(L, reason);
+		lua_setfield(L, -2, "last_close_reason");
+	}
+	if (s.rtt > 0) {
+		lua_pushnumber(L, s.rtt);
+		lua_setfield(L, -2, "rtt");
+	}
+	return 1;
+}
+
+static const luaL_Reg client_methods[] = {
+	{ "start", client_start },
+	{ "stop", client_stop },
+	{ "reconnect", client_reconnect },
+	{ "kill", client_kill },
+	{ "send", client_send },
+	{ "set_join", client_set_join },
+	{ "clear_join", client_clear_join },
+	{ "take", client_take },
+	{ "set_token", client_set_token },
+	{ "set_policy", client_set_policy },
+	{ "next", client_next },
+	{ "wait", client_wait },
+	{ "fd", client_fd },
+	{ "state", client_state },
+	{ "stats", client_stats },
+	{ "close", client_close },
+	{ NULL, NULL }
+};
+
+static const luaL_Reg client_meta[] = {
+	{ "__gc", client_close },
+	{ "__close", client_close },
+	{ "__tostring", client_tostring },
+	{ NULL, NULL }
+};
+
+void
+xrt_open_client(lua_State *L)
+{
+	if (luaL_newmetatable(L, XRT_CLIENT_MT)) {
+		luaL_setfuncs(L, client_meta, 0);
+		luaL_newlib(L, client_methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	lua_pushcfunction(L, client_new);
+	lua_setfield(L, -2, "client");
+}

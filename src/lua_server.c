@@ -1,0 +1,378 @@
+/*
+ * lua_server.c - the Lua handle of a listening server
+ * (xano.realtime.core.server), the transport under xano.realtime.server.
+ *
+ * Same object model as the client handle.  core.server() returns only once
+ * the socket listens, so callers can read the port back at once.
+ */
+#include "lua_binding.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct server_handle {
+	xrt_ep_handle h;	/* first */
+	int port;
+} server_handle;
+
+static server_handle *
+check_handle(lua_State *L)
+{
+	return luaL_checkudata(L, 1, XRT_SERVER_MT);
+}
+
+static xrt_server *
+check_open(lua_State *L)
+{
+	server_handle *sh = check_handle(L);
+
+	if (!sh->h.ep)
+		luaL_error(L, "attempt to use a closed server");
+	return (xrt_server *)sh->h.ep;
+}
+
+static double
+opt_num(lua_State *L, const char *k, double def)
+{
+	double v;
+
+	lua_getfield(L, 1, k);
+	if (lua_isnil(L, -1))
+		v = def;
+	else if (lua_type(L, -1) != LUA_TNUMBER)
+		return luaL_error(L, "option '%s': number expected, got %s", k,
+				  luaL_typename(L, -1));
+	else
+		v = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static const char *
+opt_str(lua_State *L, const char *k, const char *def)
+{
+	const char *v;
+
+	lua_getfield(L, 1, k);
+	if (lua_isnil(L, -1))
+		v = def;
+	else if (lua_type(L, -1) != LUA_TSTRING)
+		return luaL_error(L, "option '%s': string expected, got %s", k,
+				  luaL_typename(L, -1)), NULL;
+	else
+		v = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static void
+release(lua_State *L, server_handle *sh)
+{
+	xrt_endpoint *ep = sh->h.ep;
+
+	if (ep) {
+		sh->h.ep = NULL;
+		xrt_loop_cmd(ep->loop, XCMD_RELEASE, ep, 0, 0, NULL, NULL);
+		xrt_ep_release(ep);
+		xrt_lua_ep_closed(L, &sh->h);
+	}
+}
+
+/* core.server(options) -> server | nil, message */
+static int
+server_new(lua_State *L)
+{
+	xrt_server_opts o;
+	server_handle *sh;
+	xrt_loop_handle *lh;
+	xrt_item *it;
+	double deadline;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	memset(&o, 0, sizeof(o));
+	o.host = opt_str(L, "host", "127.0.0.1");
+	o.port = (int)opt_num(L, "port", 0);
+	o.max_frame = (size_t)opt_num(L, "max_frame", 1 << 20);
+	o.max_queue = (size_t)opt_num(L, "max_queue", 16 << 20);
+	o.max_head = (size_t)opt_num(L, "max_head", 16384);
+	o.max_body = (size_t)opt_num(L, "max_body", 1 << 20);
+	o.in_limit = (size_t)opt_num(L, "in_limit", 64 << 20);
+	o.ping_interval = opt_num(L, "ping_interval", 30);
+	o.cert = opt_str(L, "cert", NULL);
+	o.key = opt_str(L, "key", NULL);
+	luaL_argcheck(L, o.port >= 0 && o.port < 65536, 1, "port out of range");
+	luaL_argcheck(L, !o.cert == !o.key, 1, "cert and key go together");
+
+	sh = lua_newuserdatauv(L, sizeof(*sh), 0);
+	sh->h.ep = NULL;
+	sh->h.lh = NULL;
+	sh->port = 0;
+	luaL_setmetatable(L, XRT_SERVER_MT);
+	lh = xrt_lua_loop(L);
+	sh->h.ep = (xrt_endpoint *)xrt_server_new(lh->loop, &o);
+	if (!sh->h.ep)
+		return luaL_error(L, "xano.realtime: cannot create a server");
+	sh->h.lh = lh;
+	xrt_lua_ep_opened(L, &sh->h);
+	xrt_loop_cmd(lh->loop, XCMD_LISTEN, sh->h.ep, 0, 0, NULL, NULL);
+
+	/* the first event says whether it listens */
+	deadline = xrt_now() + 10;
+	while (!(it = xrt_ep_next(sh->h.ep))) {
+		double left = deadline - xrt_now();
+
+		if (left <= 0)
+			break;
+		xrt_ep_wait(sh->h.ep->efd, left);
+	}
+	if (it && it->kind == XEV_LISTENING) {
+		sh->port = (int)it->a;
+		return 1;
+	}
+	luaL_pushfail(L);
+	if (it && it->buf)
+		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf), it->buf->len);
+	else
+		lua_pushliteral(L, "the server did not start listening");
+	release(L, sh);
+	return 2;
+}
+
+static int
+server_close(lua_State *L)
+{
+	release(L, check_handle(L));
+	return 0;
+}
+
+/* shutdown([timeout]): close every socket cleanly and stop listening,
+ * waiting up to timeout seconds (default 5); true when done. */
+static int
+server_shutdown(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	double deadline = xrt_now() + luaL_optnumber(L, 2, 5);
+	int done = 0;
+
+	xrt_loop_cmd(s->ep.loop, XCMD_SERVER_CLOSE, s, 0, 0, NULL, NULL);
+	while (!done) {
+		xrt_item *it = xrt_ep_next(&s->ep);
+		double left;
+
+		if (it) {
+			done = it->kind == XEV_STOPPED;
+			continue;
+		}
+		left = deadline - xrt_now();
+		if (left <= 0)
+			break;
+		xrt_ep_wait(s->ep.efd, left);
+	}
+	lua_pushboolean(L, done);
+	return 1;
+}
+
+static int
+server_tostring(lua_State *L)
+{
+	server_handle *sh = check_handle(L);
+
+	if (!sh->h.ep)
+		lua_pushliteral(L, "xano.realtime.core.server (closed)");
+	else
+		lua_pushfstring(L, "xano.realtime.core.server (port %d): %p",
+				sh->port, (void *)sh);
+	return 1;
+}
+
+static int
+server_port(lua_State *L)
+{
+	check_open(L);
+	lua_pushinteger(L, check_handle(L)->port);
+	return 1;
+}
+
+/* send(id | {ids}, text [, "binary"]) -> number of sockets that took it */
+static int
+server_send(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	size_t len, n = 0, i;
+	const char *data = luaL_checklstring(L, 3, &len);
+	int opcode = XRT_WS_TEXT;
+	uint64_t one, *ids = &one;
+	int took;
+
+	if (!lua_isnoneornil(L, 4)) {
+		const char *mode = luaL_checkstring(L, 4);
+
+		if (!strcmp(mode, "binary"))
+			opcode = XRT_WS_BINARY;
+		else if (strcmp(mode, "text"))
+			return luaL_argerror(L, 4, "\"text\" or \"binary\" expected");
+	}
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		n = lua_rawlen(L, 2);
+		if (!n) {
+			lua_pushinteger(L, 0);
+			return 1;
+		}
+		/* Lua-owned scratch, so a raise below leaks nothing */
+		ids = lua_newuserdatauv(L, n * sizeof(*ids), 0);
+		for (i = 0; i < n; i++) {
+			lua_rawgeti(L, 2, (int)i + 1);
+			ids[i] = (uint64_t)luaL_checkinteger(L, -1);
+			lua_pop(L, 1);
+		}
+	} else {
+		one = (uint64_t)luaL_checkinteger(L, 2);
+		n = 1;
+	}
+	took = xrt_server_send(s, ids, n, opcode, data, len);
+	if (took < 0)
+		return luaL_error(L, "out of memory");
+	lua_pushinteger(L, took);
+	return 1;
+}
+
+static xrt_buf *
+opt_buf(lua_State *L, int arg)
+{
+	size_t len;
+	const char *p;
+	xrt_buf *b;
+
+	if (lua_isnoneornil(L, arg))
+		return NULL;
+	p = luaL_checklstring(L, arg, &len);
+	b = xrt_buf_from(p, len);
+	if (!b)
+		luaL_error(L, "out of memory");
+	return b;
+}
+
+/* accept(id [, subprotocol]) */
+static int
+server_accept(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	lua_Integer id = luaL_checkinteger(L, 2);
+
+	xrt_loop_cmd(s->ep.loop, XCMD_ACCEPT, s, id, 0, opt_buf(L, 3), NULL);
+	return 0;
+}
+
+/* respond(id, status [, body [, content_type]]) */
+static int
+server_respond(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	lua_Integer id = luaL_checkinteger(L, 2);
+	lua_Integer status = luaL_checkinteger(L, 3);
+	xrt_buf *ctype, *body;
+
+	luaL_argcheck(L, status >= 100 && status <= 599, 3, "HTTP status expected");
+	luaL_optstring(L, 4, NULL);
+	luaL_optstring(L, 5, NULL);
+	ctype = opt_buf(L, 5);
+	body = opt_buf(L, 4);
+	xrt_loop_cmd(s->ep.loop, XCMD_RESPOND, s, id, status, body, ctype);
+	return 0;
+}
+
+/* close_socket(id [, code [, reason]]) */
+static int
+server_close_socket(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	lua_Integer id = luaL_checkinteger(L, 2);
+	lua_Integer code = luaL_optinteger(L, 3, 1000);
+
+	luaL_argcheck(L, code >= 1000 && code <= 4999, 3, "close code expected");
+	luaL_optstring(L, 4, NULL);
+	xrt_loop_cmd(s->ep.loop, XCMD_SOCK_CLOSE, s, id, code, opt_buf(L, 4),
+		     NULL);
+	return 0;
+}
+
+static int
+server_next(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	xrt_item *it = xrt_ep_next(&s->ep);
+
+	if (!it)
+		return 0;
+	return xrt_lua_push_event(L, it);
+}
+
+static int
+server_wait(lua_State *L)
+{
+	return xrt_lua_wait(L, check_open(L)->ep.efd, 2);
+}
+
+static int
+server_fd(lua_State *L)
+{
+	lua_pushinteger(L, check_open(L)->ep.efd);
+	return 1;
+}
+
+static int
+server_stats(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	uint64_t in, out;
+	size_t socks;
+
+	pthread_mutex_lock(&s->ep.loop->mu);
+	in = s->frames_in;
+	out = s->frames_out;
+	socks = s->mapcount;
+	pthread_mutex_unlock(&s->ep.loop->mu);
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, (lua_Integer)in);
+	lua_setfield(L, -2, "frames_in");
+	lua_pushinteger(L, (lua_Integer)out);
+	lua_setfield(L, -2, "frames_out");
+	lua_pushinteger(L, (lua_Integer)socks);
+	lua_setfield(L, -2, "sockets");
+	return 1;
+}
+
+static const luaL_Reg server_methods[] = {
+	{ "port", server_port },
+	{ "send", server_send },
+	{ "accept", server_accept },
+	{ "respond", server_respond },
+	{ "close_socket", server_close_socket },
+	{ "next", server_next },
+	{ "wait", server_wait },
+	{ "fd", server_fd },
+	{ "stats", server_stats },
+	{ "shutdown", server_shutdown },
+	{ "close", server_close },
+	{ NULL, NULL }
+};
+
+static const luaL_Reg server_meta[] = {
+	{ "__gc", server_close },
+	{ "__close", server_close },
+	{ "__tostring", server_tostring },
+	{ NULL, NULL }
+};
+
+void
+xrt_open_server(lua_State *L)
+{
+	if (luaL_newmetatable(L, XRT_SERVER_MT)) {
+		luaL_setfuncs(L, server_meta, 0);
+		luaL_newlib(L, server_methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	lua_pushcfunction(L, server_new);
+	lua_setfield(L, -2, "server");
+}

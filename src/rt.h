@@ -1,0 +1,345 @@
+/*
+ * rt.h - what the C files of xano.realtime.core share.
+ *
+ * Frame buffers and FIFOs (queue.c), the WebSocket and HTTP codecs
+ * (wsframe.c), the per-Lua-state service loop (loop.c) and its two kinds of
+ * endpoint: an outgoing client connection (client.c) and a listening server
+ * (server.c).  Only the binding files (lua_*.c) know Lua.
+ *
+ * Threads: the service thread runs libwebsockets and never touches a
+ * lua_State; the Lua thread never calls libwebsockets except
+ * lws_cancel_service().  Everything both threads touch is guarded by the
+ * loop's one mutex, and is marked "under mu" below.
+ */
+#ifndef XRT_RT_H
+#define XRT_RT_H
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ buffers */
+
+/* Room before a payload: LWS_PRE for lws_write() and up to 14 bytes for a
+ * server-side frame header written in front of the payload. */
+#define XRT_HEADROOM (LWS_PRE + 16)
+
+typedef struct xrt_buf {
+	atomic_int refs;
+	size_t len;		/* payload bytes */
+	size_t cap;		/* payload bytes allocated */
+	unsigned hlen;		/* frame header bytes just before the payload */
+	unsigned char mem[];	/* XRT_HEADROOM + cap + 1 */
+} xrt_buf;
+
+#define xrt_buf_data(b) ((b)->mem + XRT_HEADROOM)
+
+xrt_buf *xrt_buf_new(size_t cap);
+xrt_buf *xrt_buf_from(const void *p, size_t len);
+int xrt_buf_reserve(xrt_buf **b, size_t extra);
+int xrt_buf_append(xrt_buf **b, const void *p, size_t len);
+xrt_buf *xrt_buf_ref(xrt_buf *b);
+void xrt_buf_unref(xrt_buf *b);
+
+/* One queued thing: an outgoing frame, an event for Lua, or a command for
+ * the service thread. */
+typedef struct xrt_item {
+	struct xrt_item *next;
+	xrt_buf *buf;		/* payload (owned), may be NULL */
+	xrt_buf *buf2;		/* second string of an event (owned), may be NULL */
+	void *ptr;		/* command target */
+	int kind;		/* event kind, command kind or frame opcode */
+	int64_t a, b;		/* arguments; for a client frame, a is the channel tag */
+} xrt_item;
+
+typedef struct xrt_fifo {
+	xrt_item *head, *tail;
+	size_t count, bytes;
+} xrt_fifo;
+
+xrt_item *xrt_item_new(int kind, xrt_buf *buf);
+void xrt_item_free(xrt_item *it);
+void xrt_fifo_push(xrt_fifo *q, xrt_item *it);
+void xrt_fifo_push_front(xrt_fifo *q, xrt_item *it);
+xrt_item *xrt_fifo_pop(xrt_fifo *q);
+void xrt_fifo_take_tag(xrt_fifo *q, int64_t tag, int all, xrt_fifo *out);
+void xrt_fifo_clear(xrt_fifo *q);
+
+/* ---------------------------------------------------------------- codecs */
+
+enum {
+	XRT_WS_CONT = 0, XRT_WS_TEXT = 1, XRT_WS_BINARY = 2,
+	XRT_WS_CLOSE = 8, XRT_WS_PING = 9, XRT_WS_PONG = 10
+};
+
+/* Streaming parser for frames a client sends to a server (masked). */
+typedef struct xrt_wsparser {
+	int state;
+	unsigned char hdr[14];
+	unsigned hdrlen, hdrneed;
+	int opcode, fin;
+	uint64_t remaining;
+	unsigned char mask[4];
+	unsigned maskpos;
+	int msg_opcode;		/* data message being assembled, 0 if none */
+	xrt_buf *msg;
+	unsigned char ctl[125];
+	size_t ctllen;
+	size_t max_message;
+} xrt_wsparser;
+
+/* Called for each complete message.  For data messages msg is handed over
+ * (the callee owns it); for control frames ctl/len hold the payload.
+ * A non-zero return stops the parser and is returned by xrt_ws_feed(). */
+typedef int (*xrt_ws_cb)(void *ud, int opcode, xrt_buf *msg,
+			 const unsigned char *ctl, size_t len);
+
+void xrt_ws_init(xrt_wsparser *p, size_t max_message);
+void xrt_ws_free(xrt_wsparser *p);
+/* 0 when all input was consumed, a WebSocket close code (1002, 1007, 1009)
+ * when the peer broke the protocol, or the callback's non-zero return. */
+int xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
+		xrt_ws_cb cb, void *ud);
+/* Writes an unmasked FIN frame header for len payload bytes; returns its
+ * length (2, 4 or 10). */
+unsigned xrt_ws_header(unsigned char *dst, int opcode, size_t len);
+int xrt_utf8_valid(const unsigned char *s, size_t len);
+
+typedef struct xrt_span { const char *p; size_t n; } xrt_span;
+
+typedef struct xrt_http_req {
+	xrt_span method, path;
+	xrt_span upgrade, connection, ws_key, ws_version, ws_protocol;
+	long long content_length;	/* -1 when absent */
+} xrt_http_req;
+
+/* Length of the request head including the blank line, 0 when incomplete. */
+size_t xrt_http_head_len(const char *p, size_t len);
+/* 0 on success, -1 when the head is malformed. */
+int xrt_http_parse(const char *head, size_t len, xrt_http_req *r);
+int xrt_span_has_token(xrt_span s, const char *token);
+/* Sec-WebSocket-Accept for a key; out needs 29 bytes. */
+void xrt_ws_accept(const xrt_span *key, char out[29]);
+
+/* ------------------------------------------------------------------ loop */
+
+typedef struct xrt_loop xrt_loop;
+typedef struct xrt_endpoint xrt_endpoint;
+
+enum { XRT_CLIENT = 1, XRT_SERVER = 2 };
+
+/* Events, service thread -> Lua */
+enum {
+	XEV_CONNECTED = 1,	/* client: link up */
+	XEV_CLOSED,		/* client: an attempt or a link ended: a=code, b=was open, buf=reason */
+	XEV_RETRY,		/* client: next attempt in a ms */
+	XEV_STOPPED,		/* endpoint finished a voluntary close */
+	XEV_FRAME,		/* a text frame: buf; server: a=socket id, b=opcode */
+	XEV_ERROR,		/* a=error kind, buf=message, buf2=related data */
+	XEV_LISTENING,		/* server: a=port */
+	XEV_UPGRADE,		/* server: a=socket id, buf=path, buf2=subprotocol header */
+	XEV_REQUEST,		/* server: a=socket id, buf=body, buf2=request head */
+	XEV_GONE		/* server: a=socket id, b=close code */
+};
+
+/* Error kinds carried by XEV_ERROR */
+enum {
+	XERR_FRAME_TOO_BIG = 1,	/* inbound frame above max_frame, discarded */
+	XERR_BINARY,		/* inbound binary frame, discarded */
+	XERR_UTF8,		/* inbound text frame not UTF-8, discarded */
+	XERR_PAUSED,		/* inbound limit reached, reading paused */
+	XERR_LISTEN		/* server could not listen */
+};
+
+/* Commands, Lua -> service thread */
+enum {
+	XCMD_START = 1, XCMD_STOP, XCMD_RECONNECT, XCMD_WRITE, XCMD_RESUME,
+	XCMD_RELEASE, XCMD_LISTEN, XCMD_ACCEPT, XCMD_RESPOND, XCMD_SOCK_CLOSE,
+	XCMD_SERVER_CLOSE, XCMD_KILL
+};
+
+struct xrt_endpoint {
+	xrt_loop *loop;
+	int type;
+	int refs;		/* under mu: the Lua handle and the service thread */
+	int efd;		/* eventfd, readable while events wait */
+	xrt_fifo events;	/* under mu */
+	size_t in_limit;	/* event bytes above which reading pauses */
+	int paused;		/* under mu */
+	int lua_closed;		/* under mu */
+	int service_done;	/* service thread let go of it */
+	xrt_item *cur;		/* Lua thread: event last handed to Lua */
+	xrt_endpoint *next;	/* under mu: in loop->eps */
+};
+
+struct xrt_loop {
+	pthread_mutex_t mu;
+	pthread_t thread;
+	int thread_started;
+	struct lws_context *ctx;
+	struct lws_vhost *vh_client;	/* client vhost with the system CAs */
+	struct xrt_ca_vhost *ca_vhosts;	/* service: client vhosts per CA file */
+	lws_sorted_usec_list_t sul_cmds;
+	lws_sorted_usec_list_t sul_stop;
+	xrt_fifo cmds;		/* under mu */
+	int efd;		/* readable while any endpoint has events */
+	size_t pending;		/* under mu: events waiting, all endpoints */
+	int refs;		/* under mu: Lua handle + endpoints */
+	int stop;		/* under mu: 1 = shut down, 2 = exit now */
+	xrt_endpoint *eps;	/* under mu */
+	int shutting;		/* service: shutdown begun */
+	uint64_t rng;		/* service */
+};
+
+xrt_loop *xrt_loop_new(char *err, size_t errlen);
+void xrt_loop_release(xrt_loop *loop);	/* the Lua handle lets go */
+void xrt_loop_cmd(xrt_loop *loop, int kind, void *ptr, int64_t a, int64_t b,
+		  xrt_buf *buf, xrt_buf *buf2);
+void xrt_loop_wake(xrt_loop *loop);
+double xrt_now(void);
+uint64_t xrt_random(xrt_loop *loop);
+
+/* Endpoints: registration, events and waiting. */
+int xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, int type, size_t in_limit);
+void xrt_ep_unref(xrt_endpoint *ep);	/* under mu */
+void xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b,
+		  xrt_buf *buf, xrt_buf *buf2);	/* takes mu */
+xrt_item *xrt_ep_next(xrt_endpoint *ep);	/* Lua thread; NULL when none */
+int xrt_ep_wait(int fd, double timeout);	/* 1 ready, 0 timeout, -1 signal */
+void xrt_ep_release(xrt_endpoint *ep);	/* Lua handle lets go */
+void xrt_ep_service_done(xrt_endpoint *ep);	/* service thread lets go */
+
+/* Loop internals shared with client.c and server.c (service thread) */
+struct lws_vhost *xrt_loop_client_vhost(xrt_loop *loop, const char *ca_file,
+					char *err, size_t errlen);
+int xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason);
+
+/* ---------------------------------------------------------------- client */
+
+enum {
+	XRT_IDLE = 0, XRT_CONNECTING, XRT_OPEN, XRT_WAITING, XRT_DOWN,
+	XRT_STOPPING, XRT_CLOSED
+};
+
+typedef struct xrt_join {
+	int64_t tag;
+	xrt_buf *frame;
+} xrt_join;
+
+typedef struct xrt_client_opts {
+	const char *host;
+	int port;
+	const char *path;
+	int tls, verify;
+	const char *ca_file;
+	const char *token;
+	double reconnect_initial, reconnect_max, stable_after;
+	double ping_interval, ping_timeout, connect_timeout, drain_timeout;
+	size_t queue_limit, send_limit, max_frame, in_limit;
+} xrt_client_opts;
+
+typedef struct xrt_stats {
+	uint64_t frames_in, frames_out, bytes_in, bytes_out;
+	uint64_t dropped, reconnects, connects, pings, pongs;
+	int last_close_code;
+	double rtt;
+} xrt_stats;
+
+typedef struct xrt_client {
+	xrt_endpoint ep;	/* first: an xrt_client is an xrt_endpoint */
+	/* fixed at creation */
+	char *host, *path, *ca_file;
+	int port, tls, verify;
+	int64_t reconnect_initial_us, reconnect_max_us, stable_after_us;
+	int64_t ping_interval_us, ping_timeout_us, connect_timeout_us, drain_timeout_us;
+	size_t queue_limit, send_limit, max_frame;
+	/* under mu */
+	char *token;
+	int state;
+	xrt_fifo out;
+	xrt_join *joins;
+	int njoins, capjoins, join_cursor;
+	int write_queued;
+	int16_t policy[64];
+	int npolicy;
+	xrt_stats stats;
+	char last_close_reason[128];
+	/* service thread */
+	struct lws *wsi;
+	lws_sorted_usec_list_t sul_retry, sul_ping, sul_deadline;
+	int attempt, was_open, ping_pending, stop_final, restart;
+	int peer_code, our_code, http_status;
+	char reason[128];
+	int64_t opened_at, last_rx, ping_sent;
+	xrt_buf *rx;
+	int rx_skip;		/* discarding the rest of an oversized message */
+	int rx_binary;
+	size_t rx_total;
+	int closing;		/* asked to close: drain, then close */
+	int in_connect, sync_failed;
+} xrt_client;
+
+/* send() results */
+enum { XSEND_OK = 0, XSEND_NOTCONN, XSEND_FULL, XSEND_CLOSED, XSEND_DROPPED };
+
+xrt_client *xrt_client_new(xrt_loop *loop, const xrt_client_opts *o);
+int xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
+		    xrt_buf **dropped);
+void xrt_client_set_join(xrt_client *c, int64_t tag, xrt_buf *frame);
+void xrt_client_clear_join(xrt_client *c, int64_t tag);
+void xrt_client_take(xrt_client *c, int64_t tag, int all, xrt_fifo *out);
+void xrt_client_set_token(xrt_client *c, const char *token);
+void xrt_client_set_policy(xrt_client *c, const int *codes, int n);
+int xrt_client_state(xrt_client *c);
+void xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued,
+		      char *reason, size_t reasonlen);
+void xrt_client_command(xrt_client *c, int kind);	/* service thread */
+void xrt_client_destroy(xrt_client *c);
+int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			void *user, void *in, size_t len);
+
+/* ---------------------------------------------------------------- server */
+
+typedef struct xrt_server_opts {
+	const char *host;
+	int port;
+	size_t max_frame, max_queue, max_head, max_body, in_limit;
+	const char *cert, *key;
+	double ping_interval;
+} xrt_server_opts;
+
+typedef struct xrt_sock xrt_sock;
+
+typedef struct xrt_server {
+	xrt_endpoint ep;	/* first */
+	char *host, *cert, *key;
+	int want_port;
+	size_t max_frame, max_queue, max_head, max_body;
+	int64_t ping_interval_us;
+	/* under mu */
+	int port;
+	uint64_t next_id;
+	xrt_sock **map;		/* open hash by id */
+	size_t mapcap, mapcount;
+	uint64_t *dirty;
+	size_t ndirty, capdirty;
+	int closing;
+	uint64_t frames_in, frames_out;
+	/* service thread */
+	struct lws_vhost *vh;
+	lws_sorted_usec_list_t sul_close, sul_ping, sul_finish;
+	int nsocks, closing_started, release;
+} xrt_server;
+
+xrt_server *xrt_server_new(xrt_loop *loop, const xrt_server_opts *o);
+/* Queues frame to each listed socket; returns how many took it. */
+int xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n,
+		    int opcode, const void *data, size_t len);
+void xrt_server_command(xrt_server *s, xrt_item *cmd);	/* service thread */
+void xrt_server_destroy(xrt_server *s);
+int xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			void *user, void *in, size_t len);
+
+#endif
