@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -300,6 +301,24 @@ service_main(void *arg)
 	return NULL;
 }
 
+/* A process holding many connections needs more descriptors than the
+ * usual soft limit of 1024; take what the hard limit allows (capped, since
+ * lws sizes its tables by it). */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+
+		if (rl.rlim_cur < want) {
+			rl.rlim_cur = want;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+}
+
 xrt_loop *
 xrt_loop_new(char *err, size_t errlen)
 {
@@ -311,6 +330,7 @@ xrt_loop_new(char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	raise_fd_limit();
 	pthread_mutex_init(&loop->mu, NULL);
 	loop->refs = 1;
 	loop->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

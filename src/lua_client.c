@@ -289,6 +289,17 @@ client_next(lua_State *L)
 	return xrt_lua_push_event(L, it);
 }
 
+/* post(): queue a "local" event, so that fd() turns readable and the next
+ * poll runs what the Lua side queued for itself */
+static int
+client_post(lua_State *L)
+{
+	xrt_client *c = check_open(L);
+
+	xrt_ep_event(&c->ep, XEV_LOCAL, 0, 0, NULL, NULL);
+	return 0;
+}
+
 static int
 client_wait(lua_State *L)
 {
@@ -359,6 +370,7 @@ static const luaL_Reg client_methods[] = {
 	{ "set_token", client_set_token },
 	{ "set_policy", client_set_policy },
 	{ "next", client_next },
+	{ "post", client_post },
 	{ "wait", client_wait },
 	{ "fd", client_fd },
 	{ "state", client_state },

@@ -113,7 +113,7 @@ xrt_lua_ep_closed(lua_State *L, xrt_ep_handle *h)
 
 static const char *const event_names[] = {
 	NULL, "connected", "closed", "retry", "stopped", "frame", "error",
-	"listening", "upgrade", "request", "gone"
+	"listening", "upgrade", "request", "gone", "local"
 };
 
 /* Pushes kind, a, b, buf, buf2 of an event; returns 5. */

@@ -141,7 +141,8 @@ enum {
 	XEV_LISTENING,		/* server: a=port */
 	XEV_UPGRADE,		/* server: a=socket id, buf=path, buf2=subprotocol header */
 	XEV_REQUEST,		/* server: a=socket id, buf=body, buf2=request head */
-	XEV_GONE		/* server: a=socket id, b=close code */
+	XEV_GONE,		/* server: a=socket id, b=close code */
+	XEV_LOCAL		/* Lua posted work for itself (makes the fd readable) */
 };
 
 /* Error kinds carried by XEV_ERROR */

@@ -1,0 +1,670 @@
+--- xano.realtime: a Xano Realtime client for Lua.
+---
+--- One socket per client carries every channel.  The C core
+--- (xano.realtime.core) owns the socket, its service thread, reconnects,
+--- pings and the queues; this layer owns option defaults and validation,
+--- JSON, channels, presence, history and the callbacks, which run only
+--- inside poll() / run() on the calling Lua thread.
+local core = require "xano.realtime.core"
+local json = require "xano.realtime.json"
+local Channel = require "xano.realtime.channel"
+local Handlers = require "xano.realtime.handlers"
+local workflow = require "xano.realtime.workflow"
+
+local type, pairs, tostring, setmetatable, error = type, pairs, tostring, setmetatable, error
+local now = core.now
+
+local M = {
+  _VERSION = "0.1.0",
+  null = json.null,
+  sleep = workflow.sleep,
+}
+
+--- Close codes (and HTTP statuses of a refused upgrade) after which a
+--- client reconnects.  Change it before creating clients, or pass
+--- reconnect.codes to new().  A close the app asked for (code 1000 from
+--- close()) never reconnects.
+M.reconnect_codes = {
+  [1001] = true, [1005] = true, [1006] = true, [1011] = true, [1012] = true,
+  [1013] = true, [1014] = true, [4000] = true,
+  [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true,
+}
+
+---@class xano.realtime.Options
+---@field url string          instance base URL: https -> wss, http -> ws; host and port honoured
+---@field canonical? string   realtime connection canonical
+---@field hash? string        legacy realtime connection hash (used when canonical is absent)
+---@field token? string       realtime auth token, sent as the WebSocket subprotocol
+---@field reconnect? {initial?: number, max?: number, stable?: number, codes?: table<integer, boolean>}
+---@field ping_interval? number  seconds of silence before a ping (0: never)
+---@field ping_timeout? number   seconds a ping may go unanswered before the link counts as dead
+---@field connect_timeout? number
+---@field queue_limit? integer   offline actions kept per client
+---@field max_frame? integer     largest frame accepted from the server, in bytes
+---@field in_limit? integer      bytes of events waiting for poll() before reading pauses
+---@field tls? {ca_file?: string, verify?: boolean}
+
+local DEFAULTS = {
+  ping_interval = 30, ping_timeout = 10, connect_timeout = 20,
+  queue_limit = 1000, max_frame = 1024 * 1024, in_limit = 16 * 1024 * 1024,
+  send_limit = 16 * 1024 * 1024,
+}
+
+local clients = setmetatable({}, { __mode = "k" }) -- every live client of the state
+
+-- "scheme://host[:port][/...]" -> tls, host, port
+local function parse_url(url)
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return nil, "url must look like https://host[:port]" end
+  scheme = scheme:lower()
+  local tls
+  if scheme == "https" or scheme == "wss" then tls = true
+  elseif scheme == "http" or scheme == "ws" then tls = false
+  else return nil, "url scheme must be https, http, wss or ws" end
+  local authority = rest:match("^[^/?#]*")
+  if authority:find("@", 1, true) then return nil, "url must not carry credentials" end
+  local host, port
+  if authority:sub(1, 1) == "[" then
+    host, port = authority:match("^%[([%x:.]+)%](.*)$")
+  else
+    host, port = authority:match("^([^:]*)(.*)$")
+  end
+  if not host or host == "" then return nil, "url has no host" end
+  if port == "" then
+    port = tls and 443 or 80
+  else
+    port = tonumber(port:match("^:(%d+)$"))
+    if not port or port < 1 or port > 65535 then return nil, "url has a bad port" end
+  end
+  return tls, host, port
+end
+
+local function opt(opts, key, kind, default)
+  local v = opts[key]
+  if v == nil then return default end
+  if type(v) ~= kind then
+    error("bad option '" .. key .. "' (" .. kind .. " expected, got " .. type(v) .. ")", 4)
+  end
+  return v
+end
+
+local function positive(opts, key, default, allow_zero)
+  local v = opt(opts, key, "number", default)
+  if v ~= v or v < 0 or (v == 0 and not allow_zero) then
+    error("bad option '" .. key .. "' (positive number expected)", 4)
+  end
+  return v
+end
+
+---@class xano.realtime.Client
+local Client = {}
+Client.__index = Client
+
+--- Creates a client.  Nothing connects until a channel opens.
+---@param opts xano.realtime.Options
+---@return xano.realtime.Client
+function M.new(opts)
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'new' (options table expected, got " .. type(opts) .. ")", 2)
+  end
+  local url = opt(opts, "url", "string")
+  if not url then error("bad option 'url' (string expected, got nil)", 2) end
+  local tls, host, port = parse_url(url)
+  if tls == nil then error("bad option 'url' (" .. host .. ")", 2) end
+  local canonical = opt(opts, "canonical", "string") or opt(opts, "hash", "string")
+  if not canonical or canonical == "" then
+    error("bad option 'canonical' (the realtime connection canonical is required)", 2)
+  end
+  if canonical:find("[/?#%s]") then
+    error("bad option 'canonical' (must not contain '/', '?', '#' or spaces)", 2)
+  end
+  local token = opt(opts, "token", "string")
+  if token and (token == "" or token:find("[%s,]") or token:find("[%c\128-\255]")) then
+    error("bad option 'token' (not usable as a WebSocket subprotocol)", 2)
+  end
+  local rc = opt(opts, "reconnect", "table", {})
+  local tlso = opt(opts, "tls", "table", {})
+  local verify = tlso.verify
+  if verify == nil then verify = true end
+  if type(verify) ~= "boolean" then error("bad option 'tls.verify' (boolean expected)", 2) end
+  if tlso.ca_file ~= nil and type(tlso.ca_file) ~= "string" then
+    error("bad option 'tls.ca_file' (string expected)", 2)
+  end
+  local codes = rc.codes or M.reconnect_codes
+  if type(codes) ~= "table" then error("bad option 'reconnect.codes' (table expected)", 2) end
+
+  local initial = positive(rc, "initial", 1)
+  local max = positive(rc, "max", 60)
+  if max < initial then error("bad option 'reconnect.max' (must be >= reconnect.initial)", 2) end
+  local queue_limit = positive(opts, "queue_limit", DEFAULTS.queue_limit, true)
+  if queue_limit % 1 ~= 0 then error("bad option 'queue_limit' (integer expected)", 2) end
+
+  local h = core.client{
+    host = host, port = port, path = "/rt/" .. canonical, tls = tls,
+    verify = verify, ca_file = tlso.ca_file, token = token,
+    reconnect_initial = initial, reconnect_max = max,
+    stable_after = positive(rc, "stable", 10),
+    ping_interval = positive(opts, "ping_interval", DEFAULTS.ping_interval, true),
+    ping_timeout = positive(opts, "ping_timeout", DEFAULTS.ping_timeout),
+    connect_timeout = positive(opts, "connect_timeout", DEFAULTS.connect_timeout),
+    queue_limit = queue_limit,
+    send_limit = positive(opts, "send_limit", DEFAULTS.send_limit),
+    max_frame = positive(opts, "max_frame", DEFAULTS.max_frame),
+    in_limit = positive(opts, "in_limit", DEFAULTS.in_limit),
+  }
+  local self = setmetatable({
+    _core = h,
+    _url = (tls and "wss://" or "ws://") .. (host:find(":", 1, true) and "[" .. host .. "]" or host) ..
+      ":" .. port .. "/rt/" .. canonical,
+    _channels = {},
+    _open = {},
+    _nopen = 0,
+    _next_tag = 0,
+    _handlers = Handlers.new(),
+    _pending = {},
+    _closed = false,
+    _down_reported = false,
+    _connected = false,
+    _counters = { callbacks = 0, callback_errors = 0, ignored = 0, malformed = 0, duplicates = 0 },
+  }, Client)
+  self._report = function(err, tb) self:_callback_error(err, tb) end
+  self:set_reconnect_codes(codes)
+  clients[self] = true
+  return self
+end
+
+function Client:__tostring()
+  if self._closed then return "xano.realtime.client (closed)" end
+  return ("xano.realtime.client %s (%s)"):format(self._url, self:status())
+end
+
+function Client:_check()
+  if self._closed then error("attempt to use a closed client", 3) end
+end
+
+--- The WebSocket URL the client connects to.
+function Client:url()
+  return self._url
+end
+
+--- Returns the channel of that name, creating it (closed) the first time.
+--- Asking again returns the same object; different options are an error.
+---@param name string
+---@param opts? xano.realtime.ChannelOptions
+---@return xano.realtime.Channel
+function Client:channel(name, opts)
+  self:_check()
+  if type(name) ~= "string" or name == "" then
+    error("bad argument #1 to 'channel' (channel name expected, got " ..
+      (name == "" and "empty string" or type(name)) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'channel' (options table expected, got " .. type(opts) .. ")", 2)
+  end
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if k ~= "presence" and k ~= "history" and k ~= "queue_offline" then
+      error("bad argument #2 to 'channel' (unknown option '" .. tostring(k) .. "')", 2)
+    end
+    if type(v) ~= "boolean" then
+      error("bad argument #2 to 'channel' (option '" .. k .. "' must be a boolean)", 2)
+    end
+  end
+  local ch = self._channels[name]
+  if ch then
+    local have = ch:options()
+    for k, v in pairs(opts) do
+      if have[k] ~= v then
+        error("channel '" .. name .. "' already exists with " .. k .. " = " .. tostring(have[k]), 2)
+      end
+    end
+    return ch
+  end
+  self._next_tag = self._next_tag + 1
+  ch = Channel._new(self, name, opts, self._next_tag)
+  self._channels[name] = ch
+  return ch
+end
+
+--- App-level triggers: handlers for an action on every channel (the event
+--- names its channel), and the client's own "connection_status", "error"
+--- and "callback_error".  on(fn) takes every action.
+---@param action string|fun(ev: xano.realtime.Event)
+---@param fn? fun(ev: xano.realtime.Event)
+---@param filter? {event?: "join"|"leave"}
+---@return integer id
+function Client:on(action, fn, filter)
+  return self._handlers:add(action, fn, filter, 2)
+end
+
+---@param id integer
+---@return boolean
+function Client:off(id)
+  if type(id) ~= "number" then
+    error("bad argument #1 to 'off' (handler id expected, got " .. type(id) .. ")", 2)
+  end
+  return self._handlers:remove(id)
+end
+
+--- Starts fn as a workflow now (WeWeb's "On app load"): it may call
+--- realtime.sleep() and ch:wait().  Errors are reported as callback errors.
+---@param fn fun(client: xano.realtime.Client)
+function Client:workflow(fn)
+  self:_check()
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'workflow' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  workflow.invoke(fn, self, self._report)
+end
+
+local STATUS = {
+  idle = "idle", connecting = "connecting", open = "connected", waiting = "disconnected",
+  down = "disconnected", stopping = "idle", closed = "closed",
+}
+
+--- "idle" | "connecting" | "connected" | "disconnected" | "closed"
+function Client:status()
+  if self._closed then return "closed" end
+  return STATUS[self._core:state()]
+end
+
+--- Descriptor readable while events wait for this client (for luv,
+--- cqueues, nginx, game engines); poll the client when it is.
+function Client:fd()
+  self:_check()
+  return self._core:fd()
+end
+
+--- Seconds until a waiting workflow times out (nil when none): a host loop
+--- that watches fd() should also poll the client by then.
+function Client:timeout()
+  return workflow.next_due()
+end
+
+--- Replaces the token and reconnects with it; channels are kept.
+---@param token string|nil
+function Client:set_token(token)
+  self:_check()
+  if token ~= nil and (type(token) ~= "string" or token == "" or token:find("[%s,%c\128-\255]")) then
+    error("bad argument #1 to 'set_token' (token string or nil expected)", 2)
+  end
+  self._core:set_token(token)
+  local st = self._core:state()
+  if st == "down" then
+    self._core:start()
+  elseif st ~= "idle" then
+    self._core:reconnect()
+  end
+end
+
+--- Reconnects now (after a network change, say), resetting the backoff.
+function Client:reconnect()
+  self:_check()
+  local st = self._core:state()
+  if st == "down" then self._core:start() elseif st ~= "idle" then self._core:reconnect() end
+end
+
+--- Sets which close codes (and HTTP statuses) reconnect: a set table.
+---@param codes table<integer, boolean>
+function Client:set_reconnect_codes(codes)
+  self:_check()
+  if type(codes) ~= "table" then
+    error("bad argument #1 to 'set_reconnect_codes' (table expected, got " .. type(codes) .. ")", 2)
+  end
+  local list = {}
+  for code, on in pairs(codes) do
+    if type(code) ~= "number" or code % 1 ~= 0 or code < 100 or code > 4999 then
+      error("bad argument #1 to 'set_reconnect_codes' (bad code " .. tostring(code) .. ")", 2)
+    end
+    if on then list[#list + 1] = code end
+  end
+  if #list > 64 then error("bad argument #1 to 'set_reconnect_codes' (at most 64 codes)", 2) end
+  table.sort(list)
+  self._core:set_policy(list)
+  self._codes = {}
+  for i = 1, #list do self._codes[list[i]] = true end
+end
+
+--- Frames in and out, queued and dropped actions, reconnects, the last
+--- close code and reason, the ping round trip, callback counters.
+function Client:stats()
+  self:_check()
+  local s = self._core:stats()
+  for k, v in pairs(self._counters) do s[k] = v end
+  return s
+end
+
+-- ------------------------------------------------------------ internals
+
+-- An event made on the Lua side (not read from the socket) runs at the
+-- next poll; the core is told so that fd() turns readable.
+function Client:_local(target, ev, channel_only)
+  local p = self._pending
+  p[#p + 1] = { target = target, ev = ev, channel_only = channel_only }
+  if #p == 1 then self._core:post() end
+end
+
+function Client:_error(channel, message, extra)
+  local payload = { message = message }
+  if extra then for k, v in pairs(extra) do payload[k] = v end end
+  return { action = "error", channel = channel and channel.name, options = {}, payload = payload }
+end
+
+function Client:_channel_opened(ch, join)
+  self._open[ch.name] = ch
+  self._nopen = self._nopen + 1
+  self._core:set_join(ch._tag, join)
+  if self._core:state() == "open" and self._connected then
+    -- joined now, on the live link: it still hears that it is connected
+    ch._joined_before = true
+    self:_local(ch, status_event("connected", nil, ch.name), true)
+  end
+  self._core:start()
+end
+
+function Client:_channel_closed(ch, leave)
+  self._open[ch.name] = nil
+  self._nopen = self._nopen - 1
+  self._core:clear_join(ch._tag)
+  ch._joined_before = false
+  if self._core:state() == "open" then
+    self._core:send(leave, ch._tag, false)
+  else
+    local dropped = self._core:take(ch._tag)
+    if #dropped > 0 then
+      local frames = {}
+      for i = 1, #dropped do frames[i] = json.decode(dropped[i]) or dropped[i] end
+      self:_local(nil, self:_error(ch, ("%d queued action(s) of channel '%s' were not sent: the channel closed while offline")
+        :format(#dropped, ch.name), { dropped = frames }))
+    end
+  end
+  if self._nopen == 0 then self._core:stop() end
+end
+
+function Client:_send(ch, frame, what)
+  local ok, r = self._core:send(frame, ch._tag, ch._queue)
+  if not ok then return nil, r end
+  if r then
+    -- the offline queue was full: the oldest action gave way
+    local old = json.decode(r) or r
+    local where = type(old) == "table" and type(old.options) == "table" and old.options.channel
+    self:_local(nil, self:_error(self._channels[where] or ch,
+      ("offline queue full (%d actions): the oldest, a %s to '%s', was dropped")
+        :format(self._core:stats().queued, type(old) == "table" and old.action or "frame", tostring(where)),
+      { dropped = old }))
+  end
+  return true
+end
+
+function Client:_callback_error(err, tb)
+  local c = self._counters
+  c.callback_errors = c.callback_errors + 1
+  local ev = { action = "callback_error", options = {}, payload = { message = tostring(err), traceback = tb } }
+  if not self._handlers:wants(ev) then
+    io.stderr:write("xano.realtime: error in a callback: ", tb or tostring(err), "\n")
+    return
+  end
+  self._handlers:dispatch(ev, function(e2, tb2)
+    c.callback_errors = c.callback_errors + 1
+    io.stderr:write("xano.realtime: error in a callback_error handler: ", tb2 or tostring(e2), "\n")
+  end)
+end
+
+-- Runs the handlers of ch (if any) and the client's for ev.
+function Client:_dispatch(ch, ev)
+  local n = 0
+  if ch then
+    n = ch._handlers:dispatch(ev, self._report)
+    n = n + workflow.deliver(ch, ev)
+  end
+  n = n + self._handlers:dispatch(ev, self._report)
+  self._counters.callbacks = self._counters.callbacks + n
+  return n
+end
+
+-- An error nobody listens to still reaches someone: stderr.
+function Client:_dispatch_error(ch, ev)
+  local n = self:_dispatch(ch, ev)
+  if n == 0 then
+    io.stderr:write("xano.realtime: ", ev.channel and ("channel '" .. ev.channel .. "': ") or "",
+      tostring(ev.payload.message), "\n")
+  end
+  return n
+end
+
+local function status_event(status, extra, channel)
+  local payload = { status = status }
+  if extra then for k, v in pairs(extra) do payload[k] = v end end
+  return { action = "connection_status", channel = channel, options = {}, payload = payload }
+end
+
+-- connection_status reaches each open channel, and the client's handlers once.
+function Client:_status_event(status, extra)
+  local n = 0
+  for _, ch in pairs(self._open) do
+    local ev = status_event(status, extra, ch.name)
+    n = n + ch._handlers:dispatch(ev, self._report) + workflow.deliver(ch, ev)
+  end
+  n = n + self._handlers:dispatch(status_event(status, extra), self._report)
+  self._counters.callbacks = self._counters.callbacks + n
+  return n
+end
+
+function Client:_on_connected()
+  self._connected = true
+  self._down_reported = false
+  for _, ch in pairs(self._open) do
+    if ch._joined_before and ch._history_on then ch._rejoin_history = true end
+    ch._joined_before = true
+  end
+  return self:_status_event("connected")
+end
+
+function Client:_on_closed(code, was_open, reason)
+  self._connected = false
+  local n = 0
+  if was_open == 1 or not self._down_reported then
+    self._down_reported = true
+    for _, ch in pairs(self._open) do ch._presence.stale = true end
+    n = n + self:_status_event("disconnected", { code = code, reason = reason })
+  end
+  if was_open ~= 1 and code >= 100 and code < 600 then
+    -- the server refused the upgrade: something only the app can fix
+    n = n + self:_dispatch_error(nil, self:_error(nil, reason, { code = code }))
+  end
+  return n
+end
+
+local function history_items(ev)
+  local p = ev.payload
+  return type(p) == "table" and type(p.history) == "table" and p.history or nil
+end
+
+-- A frame from the server, decoded, for an open channel.
+function Client:_on_channel_frame(ch, ev)
+  local action = ev.action
+  if action == "message" then
+    if ch._history then ch._history:seen(ev) end
+  elseif action == "presence_full" then
+    if ch._presence_on then
+      local p = ev.payload
+      ch._presence:replace(type(p) == "table" and p.presence)
+    end
+  elseif action == "presence_update" then
+    if ch._presence_on then ch._presence:apply(ev.payload) end
+  elseif action == "history" then
+    local items = history_items(ev)
+    if items and ch._history then
+      if ch._rejoin_history then
+        ch._rejoin_history = false
+        local fresh, skipped, gap = ch._history:fresh(items)
+        ev.payload.history = fresh
+        ev.payload.duplicates = skipped
+        ev.payload.gap_possible = gap
+        ev.rejoin = true
+        self._counters.duplicates = self._counters.duplicates + skipped
+        items = fresh
+      end
+      for i = 1, #items do ch._history:seen(items[i]) end
+    end
+  elseif action == "error" then
+    return self:_dispatch_error(ch, ev)
+  end
+  return self:_dispatch(ch, ev)
+end
+
+function Client:_on_frame(text)
+  local ev, err = json.decode(text)
+  if type(ev) ~= "table" or type(ev.action) ~= "string" or ev.action == "" then
+    self._counters.malformed = self._counters.malformed + 1
+    local why = ev == nil and ("not JSON (" .. tostring(err):gsub("^.-: ", "") .. ")")
+      or type(ev) ~= "table" and "JSON but not an object"
+      or "no action"
+    return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: " .. why,
+      { frame = #text > 200 and text:sub(1, 200) .. "..." or text }))
+  end
+  local opts = ev.options
+  local name = type(opts) == "table" and opts.channel or nil
+  if name ~= nil and type(name) ~= "string" then
+    self._counters.malformed = self._counters.malformed + 1
+    return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: options.channel is not a string",
+      { frame = #text > 200 and text:sub(1, 200) .. "..." or text }))
+  end
+  if name == nil then
+    -- no channel named: it concerns the connection, not one channel
+    ev.channel = nil
+    if ev.action == "error" then return self:_dispatch_error(nil, ev) end
+    return self:_dispatch(nil, ev)
+  end
+  ev.channel = name
+  local ch = self._open[name]
+  if not ch then
+    -- a channel closed here: frames still in flight are not for the app
+    self._counters.ignored = self._counters.ignored + 1
+    return 0
+  end
+  return self:_on_channel_frame(ch, ev)
+end
+
+local ERROR_NAMES = { "frame_too_big", "binary_frame", "invalid_utf8", "reading_paused" }
+
+function Client:_handle(kind, a, b, s1)
+  if kind == "frame" then
+    return self:_on_frame(s1)
+  elseif kind == "connected" then
+    return self:_on_connected()
+  elseif kind == "closed" then
+    return self:_on_closed(a, b, s1)
+  elseif kind == "error" then
+    return self:_dispatch_error(nil, self:_error(nil, s1, { kind = ERROR_NAMES[a] }))
+  elseif kind == "local" then
+    local p = self._pending
+    self._pending = {}
+    local n = 0
+    for i = 1, #p do
+      local t = p[i].target
+      local ev = p[i].ev
+      if p[i].channel_only then
+        if t._open then
+          n = n + t._handlers:dispatch(ev, self._report) + workflow.deliver(t, ev)
+        end
+      elseif ev.action == "error" then
+        n = n + self:_dispatch_error(t, ev)
+      else
+        n = n + self:_dispatch(t, ev)
+      end
+    end
+    return n
+  elseif kind == "stopped" then
+    self._connected = false
+  end
+  return 0
+end
+
+local MAX_EVENTS_PER_POLL = 10000
+
+--- Runs the callbacks that are ready; waits up to timeout seconds (default
+--- 0) for the first.  Returns how many callbacks ran.
+---@param timeout? number
+---@return integer
+function Client:poll(timeout)
+  if self._closed then return 0 end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    error("bad argument #1 to 'poll' (non-negative number expected)", 2)
+  end
+  local h = self._core
+  local n = workflow.run_due()
+  if timeout and timeout > 0 and n == 0 then
+    local due = workflow.next_due()
+    h:wait(due and due < timeout and due or timeout)
+  end
+  for _ = 1, MAX_EVENTS_PER_POLL do
+    local kind, a, b, s1 = h:next()
+    if not kind then break end
+    n = n + self:_handle(kind, a, b, s1)
+    if self._closed then return n end
+  end
+  return n + workflow.run_due()
+end
+
+--- Polls until the client is closed or seconds have passed (forever when
+--- nil).  Returns how many callbacks ran.
+---@param seconds? number
+---@return integer
+function Client:run(seconds)
+  if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0) then
+    error("bad argument #1 to 'run' (non-negative number expected)", 2)
+  end
+  local deadline = seconds and now() + seconds
+  local n = 0
+  while not self._closed do
+    local left = deadline and deadline - now() or 1
+    if left <= 0 then break end
+    n = n + self:poll(left < 1 and left or 1)
+  end
+  return n
+end
+
+function Client:is_closed()
+  return self._closed
+end
+
+--- Closes every channel and the socket (code 1000; no "disconnected"
+--- event).  Returns true and how many offline actions were never sent.
+---@return true
+---@return integer discarded
+function Client:close()
+  if self._closed then return true, 0 end
+  local h = self._core
+  local discarded = 0
+  if h:state() ~= "open" then discarded = #h:take() end
+  for _, ch in pairs(self._open) do
+    ch._open = false
+    ch._presence:clear()
+    workflow.cancel(ch, "closed")
+  end
+  self._open, self._nopen = {}, 0
+  self._closed = true
+  clients[self] = nil
+  h:close()
+  return true, discarded
+end
+
+Client.__close = Client.close
+Client.__gc = Client.close
+
+--- Polls every client of this Lua state; waits up to timeout for the first
+--- event of any of them.  Returns how many callbacks ran.
+---@param timeout? number
+---@return integer
+function M.poll(timeout)
+  local n = workflow.run_due()
+  if timeout and timeout > 0 and n == 0 then
+    local due = workflow.next_due()
+    core.wait(due and due < timeout and due or timeout)
+  end
+  for c in pairs(clients) do n = n + c:poll(0) end
+  return n
+end
+
+return M

@@ -1,0 +1,89 @@
+--- Event handlers of a client or a channel: registration by action (or for
+--- every action), removal by id, WeWeb's presence filter, and dispatch, in
+--- registration order, each handler as a workflow.
+local workflow = require "xano.realtime.workflow"
+
+local M = {}
+M.__index = M
+
+local next_id = 0
+
+function M.new()
+  return setmetatable({ list = {} }, M)
+end
+
+--- on(action, fn [, filter]) or on(fn): returns an id for off().
+--- filter.event = "join" | "leave" keeps presence_update events of that kind.
+function M:add(action, fn, filter, level)
+  level = (level or 1) + 1
+  if type(action) == "function" and fn == nil then
+    action, fn = nil, action
+  end
+  if action ~= nil and type(action) ~= "string" then
+    error("bad argument #1 to 'on' (action name or function expected, got " .. type(action) .. ")", level)
+  end
+  if type(fn) ~= "function" and not (getmetatable(fn) and getmetatable(fn).__call) then
+    error("bad argument #2 to 'on' (function expected, got " .. type(fn) .. ")", level)
+  end
+  if filter ~= nil then
+    if type(filter) ~= "table" then
+      error("bad argument #3 to 'on' (table expected, got " .. type(filter) .. ")", level)
+    end
+    local e = filter.event
+    if e ~= nil and e ~= "join" and e ~= "leave" then
+      error("bad argument #3 to 'on' (filter.event must be \"join\" or \"leave\")", level)
+    end
+  end
+  next_id = next_id + 1
+  self.list[#self.list + 1] = { id = next_id, action = action, fn = fn,
+                                event = filter and filter.event }
+  return next_id
+end
+
+--- Removes a handler; true when it was there.
+function M:remove(id)
+  local list = self.list
+  for i = 1, #list do
+    if list[i].id == id then
+      table.remove(list, i)
+      return true
+    end
+  end
+  return false
+end
+
+local function matches(h, ev)
+  if h.action ~= nil and h.action ~= ev.action then return false end
+  if h.event then
+    local p = ev.payload
+    return type(p) == "table" and p.action == h.event
+  end
+  return true
+end
+
+--- True when some handler would take ev.
+function M:wants(ev)
+  local list = self.list
+  for i = 1, #list do
+    if matches(list[i], ev) then return true end
+  end
+  return false
+end
+
+--- Runs every matching handler; returns how many ran.
+function M:dispatch(ev, report)
+  local list, n = self.list, 0
+  if #list == 0 then return 0 end
+  -- a handler may add or remove handlers: run over a snapshot
+  local run = {}
+  for i = 1, #list do
+    if matches(list[i], ev) then run[#run + 1] = list[i].fn end
+  end
+  for i = 1, #run do
+    workflow.invoke(run[i], ev, report)
+    n = n + 1
+  end
+  return n
+end
+
+return M
