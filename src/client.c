@@ -58,8 +58,10 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->path = strdup(o->path);
 	c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
 	c->token = o->token ? strdup(o->token) : NULL;
+	c->tx = xrt_buf_new(1024);
 	if (!c->host || !c->path || (o->ca_file && !c->ca_file) ||
-	    (o->token && !c->token)) {
+	    (o->token && !c->token) || !c->tx) {
+		xrt_buf_unref(c->tx);
 		free(c->host);
 		free(c->path);
 		free(c->ca_file);
@@ -81,9 +83,9 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->send_limit = o->send_limit;
 	c->max_frame = o->max_frame;
 	{
-		static const int def[] = { 1001, 1005, 1006, 1011, 1012, 1013,
-					   1014, 4000, 408, 429, 500, 502,
-					   503, 504 };
+		static const int def[] = { 1001, 1002, 1005, 1006, 1011, 1012,
+					   1013, 1014, 4000, 408, 429, 500,
+					   502, 503, 504 };
 		xrt_client_set_policy(c, def, (int)(sizeof(def) / sizeof(def[0])));
 	}
 	if (xrt_ep_init(&c->ep, loop, XRT_CLIENT, o->in_limit) < 0) {
@@ -104,6 +106,7 @@ xrt_client_destroy(xrt_client *c)
 		xrt_buf_unref(c->joins[i].frame);
 	free(c->joins);
 	xrt_buf_unref(c->rx);
+	xrt_buf_unref(c->tx);
 	free(c->host);
 	free(c->path);
 	free(c->ca_file);
@@ -306,6 +309,28 @@ retry_fire(lws_sorted_usec_list_t *sul)
 	}
 }
 
+/* A reconnect the app asked for (new token, restart after a stop): no
+ * backoff, and not counted as a reconnect. */
+static void
+restart_fire(lws_sorted_usec_list_t *sul)
+{
+	xrt_client *c = lws_container_of(sul, xrt_client, sul_retry);
+
+	if (c->state == XRT_WAITING)
+		connect_now(c);
+}
+
+/* Attempts are always started from a timer, never from inside a callback
+ * of the connection that just ended: lws is still tearing that one down. */
+static void
+schedule_restart(xrt_client *c)
+{
+	c->restart = 0;
+	c->attempt = 0;
+	set_state(c, XRT_WAITING);
+	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_retry, restart_fire, 1);
+}
+
 /* Full jitter: a uniform delay in [0, min(max, initial * 2^attempt)]. */
 static void
 schedule_retry(xrt_client *c)
@@ -340,18 +365,15 @@ finish_stop(xrt_client *c)
 	}
 	set_state(c, XRT_IDLE);
 	xrt_ep_event(&c->ep, XEV_STOPPED, 0, 0, NULL, NULL);
-	if (c->restart) {
-		c->restart = 0;
-		c->attempt = 0;
-		connect_now(c);
-	}
+	if (c->restart)
+		schedule_restart(c);
 }
 
 /* The current attempt or link is over, for whatever reason. */
 static void
 attempt_ended(xrt_client *c)
 {
-	int code, was_open = c->was_open, state;
+	int code, was_open = c->was_open, state, retry;
 
 	code = c->http_status ? c->http_status : c->peer_code ? c->peer_code :
 	       c->our_code ? c->our_code : 1006;
@@ -361,6 +383,7 @@ attempt_ended(xrt_client *c)
 	c->wsi = NULL;
 	c->was_open = 0;
 	c->ping_pending = 0;
+	c->closing = 0;
 	lws_sul_cancel(&c->sul_ping);
 	lws_sul_cancel(&c->sul_deadline);
 	xrt_buf_unref(c->rx);
@@ -378,19 +401,19 @@ attempt_ended(xrt_client *c)
 		return;
 	}
 	if (c->restart) {		/* a reconnect the app asked for */
-		c->restart = 0;
-		c->attempt = 0;
-		connect_now(c);
+		schedule_restart(c);
 		return;
 	}
+	/* the state moves before the event goes out, so that the app never
+	 * reads a state older than the event it handles */
+	retry = policy_reconnects(c, code);
+	set_state(c, retry ? XRT_WAITING : XRT_DOWN);
 	xrt_ep_event(&c->ep, XEV_CLOSED, code, was_open,
 		     xrt_buf_from(c->reason, strlen(c->reason)), NULL);
 	if (was_open && lws_now_usecs() - c->opened_at >= c->stable_after_us)
 		c->attempt = 0;
-	if (policy_reconnects(c, code))
+	if (retry)
 		schedule_retry(c);
-	else
-		set_state(c, XRT_DOWN);
 }
 
 static void
@@ -516,7 +539,7 @@ static void
 begin_close(xrt_client *c, int code)
 {
 	c->our_code = code;
-	if (c->state == XRT_OPEN && c->wsi) {
+	if (c->was_open && c->wsi) {
 		c->closing = 1;
 		lws_callback_on_writable(c->wsi);
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
@@ -563,8 +586,7 @@ xrt_client_command(xrt_client *c, int kind)
 			begin_close(c, 4000);
 		} else if (state == XRT_WAITING) {
 			lws_sul_cancel(&c->sul_retry);
-			c->attempt = 0;
-			connect_now(c);
+			schedule_restart(c);
 		}
 		break;
 
@@ -715,14 +737,24 @@ on_writable(xrt_client *c, struct lws *wsi)
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	if (!frame) {
-		if (c->closing) {
+		if (c->closing == 1) {
+			/* once: lws then sends the close frame and waits for
+			 * the server's, and calls back here meanwhile */
+			c->closing = 2;
 			lws_close_reason(wsi, (enum lws_close_status)c->our_code,
 					 NULL, 0);
 			return -1;
 		}
 		return 0;
 	}
-	n = lws_write(wsi, xrt_buf_data(frame), frame->len, LWS_WRITE_TEXT);
+	/* lws masks a client frame in place: write a copy, so that a join
+	 * frame can be sent again after a reconnect, and a frame put back
+	 * after a failed write is still intact */
+	c->tx->len = 0;
+	if (xrt_buf_append(&c->tx, xrt_buf_data(frame), frame->len) < 0)
+		n = -1;
+	else
+		n = lws_write(wsi, xrt_buf_data(c->tx), frame->len, LWS_WRITE_TEXT);
 	if (n < 0) {
 		/* not sent: keep it for the next connection */
 		if (it) {
@@ -743,7 +775,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 		xrt_item_free(it);
 	else
 		xrt_buf_unref(frame);
-	if (more || c->closing)
+	if (more || c->closing == 1)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

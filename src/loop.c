@@ -180,6 +180,8 @@ run_commands(lws_sorted_usec_list_t *sul)
 		begin_shutdown(loop);
 		lws_sul_schedule(loop->ctx, 0, &loop->sul_stop, stop_deadline,
 				 2 * LWS_US_PER_SEC);
+		/* let service_main look at once: there may be nothing to wait for */
+		lws_cancel_service(loop->ctx);
 	}
 }
 
@@ -249,6 +251,7 @@ shutdown_complete(xrt_loop *loop)
 		if (ep->type == XRT_CLIENT && ((xrt_client *)ep)->wsi)
 			return 0;
 		if (ep->type == XRT_SERVER && (((xrt_server *)ep)->vh ||
+					       ((xrt_server *)ep)->lwsi ||
 					       ((xrt_server *)ep)->nsocks))
 			return 0;
 	}

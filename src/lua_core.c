@@ -159,16 +159,45 @@ core_now(lua_State *L)
 	return 1;
 }
 
+/* The state's loop if it has one; never creates it. */
+static xrt_loop_handle *
+existing_loop(lua_State *L)
+{
+	xrt_loop_handle *lh;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, LOOP_ANCHOR);
+	lh = luaL_testudata(L, -1, XRT_LOOP_MT);
+	lua_pop(L, 1);
+	return lh && lh->loop ? lh : NULL;
+}
+
+/* wait([timeout]): until any endpoint of the state has events; with no
+ * endpoint at all nothing can arrive, so it just sleeps. */
 static int
 core_wait(lua_State *L)
 {
-	return xrt_lua_wait(L, xrt_lua_loop(L)->loop->efd, 1);
+	xrt_loop_handle *lh = existing_loop(L);
+
+	if (!lh) {
+		double t = luaL_optnumber(L, 1, 0);
+
+		poll(NULL, 0, t > 0 ? (int)(t * 1000) : 0);
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	return xrt_lua_wait(L, lh->loop->efd, 1);
 }
 
+/* fd(): readable while any endpoint of the state has events; nil when the
+ * state has no endpoint. */
 static int
 core_fd(lua_State *L)
 {
-	lua_pushinteger(L, xrt_lua_loop(L)->loop->efd);
+	xrt_loop_handle *lh = existing_loop(L);
+
+	if (!lh)
+		return 0;
+	lua_pushinteger(L, lh->loop->efd);
 	return 1;
 }
 

@@ -281,7 +281,8 @@ server_respond(lua_State *L)
 	return 0;
 }
 
-/* close_socket(id [, code [, reason]]) */
+/* close_socket(id [, code [, reason]]): code 1005 sends a close frame
+ * without a code */
 static int
 server_close_socket(lua_State *L)
 {

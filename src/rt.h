@@ -120,8 +120,9 @@ size_t xrt_http_head_len(const char *p, size_t len);
 /* 0 on success, -1 when the head is malformed. */
 int xrt_http_parse(const char *head, size_t len, xrt_http_req *r);
 int xrt_span_has_token(xrt_span s, const char *token);
-/* Sec-WebSocket-Accept for a key; out needs 29 bytes. */
-void xrt_ws_accept(const xrt_span *key, char out[29]);
+/* Sec-WebSocket-Accept for a key: 28 characters and a NUL. */
+#define XRT_WS_ACCEPT_LEN 32
+void xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN]);
 
 /* ------------------------------------------------------------------ loop */
 
@@ -275,10 +276,11 @@ typedef struct xrt_client {
 	char reason[128];
 	int64_t opened_at, last_rx, ping_sent;
 	xrt_buf *rx;
+	xrt_buf *tx;		/* copy of the frame being written */
 	int rx_skip;		/* discarding the rest of an oversized message */
 	int rx_binary;
 	size_t rx_total;
-	int closing;		/* asked to close: drain, then close */
+	int closing;		/* 1: drain, then close; 2: close frame sent */
 	int in_connect, sync_failed;
 } xrt_client;
 
@@ -331,6 +333,7 @@ typedef struct xrt_server {
 	/* service thread */
 	struct lws_vhost *vh;
 	lws_sorted_usec_list_t sul_close, sul_ping, sul_finish;
+	struct lws *lwsi;	/* the listening socket, adopted */
 	int nsocks, closing_started, release;
 } xrt_server;
 

@@ -11,9 +11,15 @@
  */
 #include "rt.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 enum {
 	PH_HEAD = 0,		/* reading the request head */
@@ -262,7 +268,9 @@ queue_close(xrt_sock *k, int code, const char *reason, int close_after)
 	if (rl)
 		memcpy(p + 2, reason, rl);
 	k->close_code = code;
-	queue_frame(k, XRT_WS_CLOSE, p, rl + 2, close_after);
+	/* 1005 ("no status") is never sent: it means a close frame with no
+	 * payload at all */
+	queue_frame(k, XRT_WS_CLOSE, p, code == 1005 ? 0 : rl + 2, close_after);
 	if (!close_after) {
 		k->phase = PH_CLOSING;
 		lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
@@ -488,7 +496,7 @@ static void
 accept_upgrade(xrt_sock *k, xrt_buf *proto)
 {
 	xrt_http_req r;
-	char accept[29];
+	char accept[XRT_WS_ACCEPT_LEN];
 	xrt_buf *b;
 	size_t early;
 
@@ -590,20 +598,22 @@ sock_closed(xrt_sock *k)
 	s->nsocks--;
 }
 
-/* Runs outside any callback of the vhost it destroys. */
+/* Every socket and the listener are closed: the port is free.  Runs
+ * outside any callback of the vhost it destroys; with nothing bound to it
+ * lws destroys it at once. */
 static void
 close_finish(lws_sorted_usec_list_t *sul)
 {
 	xrt_server *s = lws_container_of(sul, xrt_server, sul_finish);
 
-	if (s->nsocks)
+	if (s->nsocks || s->lwsi)
 		return;
+	lws_sul_cancel(&s->sul_ping);
+	lws_sul_cancel(&s->sul_close);
 	if (s->vh) {
 		struct lws_vhost *vh = s->vh;
 
 		s->vh = NULL;
-		lws_sul_cancel(&s->sul_ping);
-		lws_sul_cancel(&s->sul_close);
 		lws_vhost_destroy(vh);
 		xrt_ep_event(&s->ep, XEV_STOPPED, 0, 0, NULL, NULL);
 	}
@@ -614,7 +624,7 @@ close_finish(lws_sorted_usec_list_t *sul)
 static void
 close_done_check(xrt_server *s)
 {
-	if (s->closing_started && !s->nsocks)
+	if (s->closing_started && !s->nsocks && !s->lwsi)
 		lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_finish,
 				 close_finish, 1);
 }
@@ -675,6 +685,8 @@ begin_close(xrt_server *s)
 		return;
 	}
 	s->closing_started = 1;
+	if (s->lwsi)
+		lws_set_timeout(s->lwsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	pthread_mutex_lock(&s->ep.loop->mu);
 	s->closing = 1;
 	for (i = 0; i < s->mapcap; i++) {
@@ -694,20 +706,81 @@ begin_close(xrt_server *s)
 	close_done_check(s);
 }
 
+/* A listening socket of our own: lws would keep a destroyed vhost's
+ * listener open until its 30 s housekeeping, and would quietly share one
+ * port between two vhosts of a context.  -1 and msg on failure. */
+static int
+open_listener(xrt_server *s, char *msg, size_t msglen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[16];
+	int fd = -1, one = 1, r, err = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", s->want_port);
+	r = getaddrinfo(s->host, port, &hints, &res);
+	if (r) {
+		snprintf(msg, msglen, "cannot listen on %s:%d: %s", s->host,
+			 s->want_port, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) &&
+		    !listen(fd, SOMAXCONN))
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(msg, msglen, "cannot listen on %s:%d: %s", s->host,
+			 s->want_port, strerror(err));
+		return -1;
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (!getsockname(fd, (struct sockaddr *)&ss, &sl))
+			s->port = ntohs(ss.ss_family == AF_INET6 ?
+				((struct sockaddr_in6 *)&ss)->sin6_port :
+				((struct sockaddr_in *)&ss)->sin_port);
+	}
+	return fd;
+}
+
+static void
+listen_failed(xrt_server *s, const char *msg)
+{
+	xrt_ep_event(&s->ep, XEV_ERROR, XERR_LISTEN, 0,
+		     xrt_buf_from(msg, strlen(msg)), NULL);
+	s->closing_started = 1;
+	close_done_check(s);
+}
+
 static void
 do_listen(xrt_server *s)
 {
 	struct lws_context_creation_info info;
+	lws_sock_file_fd_type lfd;
 	char msg[200];
+	int fd;
 
 	memset(&info, 0, sizeof(info));
-	info.port = s->want_port;
-	info.iface = s->host;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;	/* we adopt sockets */
 	info.protocols = server_protocols;
 	info.vhost_name = "server";
-	info.options = LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
-	info.listen_accept_role = "raw-skt";
-	info.listen_accept_protocol = "xano-realtime-server";
 	info.user = s;
 	if (s->cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -716,20 +789,57 @@ do_listen(xrt_server *s)
 	}
 	s->vh = lws_create_vhost(s->ep.loop->ctx, &info);
 	if (!s->vh) {
-		snprintf(msg, sizeof(msg), "cannot listen on %s:%d%s", s->host,
-			 s->want_port, s->cert ? " with that certificate" : "");
-		xrt_ep_event(&s->ep, XEV_ERROR, XERR_LISTEN, 0,
-			     xrt_buf_from(msg, strlen(msg)), NULL);
-		s->closing_started = 1;
+		snprintf(msg, sizeof(msg), "cannot serve on %s:%d%s", s->host,
+			 s->want_port, s->cert ? ": bad certificate or key" : "");
+		listen_failed(s, msg);
 		return;
 	}
 	pthread_mutex_lock(&s->ep.loop->mu);
-	s->port = lws_get_vhost_listen_port(s->vh);
+	fd = open_listener(s, msg, sizeof(msg));
 	pthread_mutex_unlock(&s->ep.loop->mu);
+	if (fd < 0) {
+		listen_failed(s, msg);
+		return;
+	}
+	lfd.filefd = fd;
+	s->lwsi = lws_adopt_descriptor_vhost(s->vh, LWS_ADOPT_RAW_FILE_DESC, lfd,
+					     "xano-realtime-server", NULL);
+	if (!s->lwsi) {
+		snprintf(msg, sizeof(msg), "cannot listen on %s:%d: lws would not "
+			 "adopt the socket", s->host, s->want_port);
+		listen_failed(s, msg);
+		return;
+	}
 	if (s->ping_interval_us > 0)
 		lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_ping, ping_fire,
 				 s->ping_interval_us / 2);
 	xrt_ep_event(&s->ep, XEV_LISTENING, s->port, 0, NULL, NULL);
+}
+
+/* The listener is readable: take what waits, bounded per wakeup. */
+static void
+accept_pending(xrt_server *s)
+{
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		lws_sock_file_fd_type sfd;
+		int fd = accept4(lws_get_socket_fd(s->lwsi), NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+
+		if (fd < 0)
+			return;
+		if (s->closing_started) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		sfd.sockfd = fd;
+		/* on failure lws closes fd itself */
+		lws_adopt_descriptor_vhost(s->vh, LWS_ADOPT_SOCKET |
+					   (s->cert ? LWS_ADOPT_ALLOW_SSL : 0), sfd,
+					   "xano-realtime-server", NULL);
+	}
 }
 
 void
@@ -849,6 +959,20 @@ xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!k || !k->srv)
 			return -1;
 		return on_writable(k);
+
+	case LWS_CALLBACK_RAW_RX_FILE:	/* the listener */
+		s = server_of(wsi);
+		if (s && wsi == s->lwsi)
+			accept_pending(s);
+		break;
+
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		s = server_of(wsi);
+		if (s && wsi == s->lwsi) {
+			s->lwsi = NULL;
+			close_done_check(s);
+		}
+		break;
 
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (k && k->srv) {

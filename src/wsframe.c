@@ -411,7 +411,7 @@ xrt_span_has_token(xrt_span s, const char *token)
 }
 
 void
-xrt_ws_accept(const xrt_span *key, char out[29])
+xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN])
 {
 	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 	unsigned char buf[128 + sizeof(guid)], md[20];
@@ -420,5 +420,7 @@ xrt_ws_accept(const xrt_span *key, char out[29])
 	memcpy(buf, key->p, n);
 	memcpy(buf + n, guid, sizeof(guid) - 1);
 	lws_SHA1(buf, n + sizeof(guid) - 1, md);
-	lws_b64_encode_string((const char *)md, 20, out, 29);
+	/* lws wants room for one more byte than the 28 + NUL it writes */
+	if (lws_b64_encode_string((const char *)md, 20, out, XRT_WS_ACCEPT_LEN) != 28)
+		out[0] = '\0';
 }

@@ -23,9 +23,11 @@ local M = {
 --- Close codes (and HTTP statuses of a refused upgrade) after which a
 --- client reconnects.  Change it before creating clients, or pass
 --- reconnect.codes to new().  A close the app asked for (code 1000 from
---- close()) never reconnects.
+--- close()) never reconnects.  1002 is here because libwebsockets 4.1.6
+--- reports a server's 1012-1014 (restart, try again later, bad gateway)
+--- as 1002.
 M.reconnect_codes = {
-  [1001] = true, [1005] = true, [1006] = true, [1011] = true, [1012] = true,
+  [1001] = true, [1002] = true, [1005] = true, [1006] = true, [1011] = true, [1012] = true,
   [1013] = true, [1014] = true, [4000] = true,
   [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true,
 }
@@ -227,8 +229,10 @@ function Client:channel(name, opts)
 end
 
 --- App-level triggers: handlers for an action on every channel (the event
---- names its channel), and the client's own "connection_status", "error"
---- and "callback_error".  on(fn) takes every action.
+--- names its channel), and the client's own "connection_status", "error",
+--- "callback_error" and "reconnecting" (payload.delay seconds until the
+--- next attempt, payload.attempt, and the code and reason of the last
+--- close).  on(fn) takes every action.
 ---@param action string|fun(ev: xano.realtime.Event)
 ---@param fn? fun(ev: xano.realtime.Event)
 ---@param filter? {event?: "join"|"leave"}
@@ -336,6 +340,13 @@ end
 
 -- ------------------------------------------------------------ internals
 
+local function status_event(status, extra, channel)
+  local payload = { status = status }
+  if extra then for k, v in pairs(extra) do payload[k] = v end end
+  return { action = "connection_status", channel = channel, options = {}, payload = payload }
+end
+
+
 -- An event made on the Lua side (not read from the socket) runs at the
 -- next poll; the core is told so that fd() turns readable.
 function Client:_local(target, ev, channel_only)
@@ -432,12 +443,6 @@ function Client:_dispatch_error(ch, ev)
   return n
 end
 
-local function status_event(status, extra, channel)
-  local payload = { status = status }
-  if extra then for k, v in pairs(extra) do payload[k] = v end end
-  return { action = "connection_status", channel = channel, options = {}, payload = payload }
-end
-
 -- connection_status reaches each open channel, and the client's handlers once.
 function Client:_status_event(status, extra)
   local n = 0
@@ -462,6 +467,7 @@ end
 
 function Client:_on_closed(code, was_open, reason)
   self._connected = false
+  self._last_close = { code = code, reason = reason }
   local n = 0
   if was_open == 1 or not self._down_reported then
     self._down_reported = true
@@ -574,6 +580,14 @@ function Client:_handle(kind, a, b, s1)
         n = n + self:_dispatch(t, ev)
       end
     end
+    return n
+  elseif kind == "retry" then
+    -- the next attempt is scheduled: say when, and why we are down
+    local last = self._last_close or {}
+    local ev = { action = "reconnecting", options = {},
+                 payload = { delay = a / 1000, attempt = b, code = last.code, reason = last.reason } }
+    local n = self._handlers:dispatch(ev, self._report)
+    self._counters.callbacks = self._counters.callbacks + n
     return n
   elseif kind == "stopped" then
     self._connected = false

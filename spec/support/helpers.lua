@@ -2,6 +2,7 @@
 -- holds, with a deadline that only matters when something is broken.
 -- No sleeps: waiting is done on the loop's event fd.
 local core = require "xano.realtime.core"
+local socket = require "socket"
 
 local H = {}
 
@@ -27,6 +28,22 @@ function H.poll_all()
   return n
 end
 
+-- Sleeps until the core has events for the state, a tracked object's
+-- socket is readable, or the timeout passes.
+local function wait_any(timeout)
+  local fd = core.fd()
+  local list = {}
+  if fd then list[1] = { getfd = function() return fd end, dirty = function() return false end } end
+  for i = 1, #tracked do
+    local o = tracked[i]
+    if o.sockets then
+      for _, s in ipairs(o:sockets()) do list[#list + 1] = s end
+    end
+  end
+  if #list == 0 then return core.wait(timeout) end
+  socket.select(list, nil, timeout)
+end
+
 -- Runs the tracked endpoints until pred() is true; raises on timeout.
 -- what names the condition in the error message.
 function H.wait_until(pred, what, timeout)
@@ -41,7 +58,7 @@ function H.wait_until(pred, what, timeout)
     end
     rounds = rounds + 1
     assert(rounds < 10000000, "wait_until loop bound")
-    core.wait(math.min(left, 0.05))
+    wait_any(math.min(left, 0.05))
   end
 end
 

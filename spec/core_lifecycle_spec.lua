@@ -1,0 +1,77 @@
+-- The C core's objects follow Lua's io library: created usable, closed by
+-- close(), __gc or __close alike, any number of times, and a closed one
+-- says so.  One service thread serves every endpoint of a Lua state and
+-- stops when the last one goes.
+local core = require "xano.realtime.core"
+
+local function client() return core.client{ host = "127.0.0.1", port = 9, tls = false } end
+
+describe("core objects", function()
+  after_each(function() collectgarbage(); collectgarbage() end)
+
+  it("close twice, and use after close raises", function()
+    local c = client()
+    c:close()
+    c:close()
+    assert.has_error(function() c:start() end, "attempt to use a closed client")
+    assert.equal("closed", c:state())
+  end)
+
+  it("show their state in tostring", function()
+    local c = client()
+    assert.matches("^xano%.realtime%.core%.client %(idle%): ", tostring(c))
+    c:close()
+    assert.equal("xano.realtime.core.client (closed)", tostring(c))
+  end)
+
+  it("share one service thread per Lua state", function()
+    local before = core.threads()
+    local a, b, s = client(), client(), assert(core.server{ port = 0 })
+    assert.equal(before == 0 and 1 or before, core.threads())
+    a:close(); b:close(); s:close()
+  end)
+
+  it("stop the thread once the last endpoint is closed and collected", function()
+    collectgarbage(); collectgarbage()
+    local c = client()
+    assert.is_true(core.threads() >= 1)
+    c:close()
+    c = nil
+    collectgarbage(); collectgarbage()
+    assert.equal(0, core.threads())
+  end)
+
+  it("free their socket and thread share when dropped without close", function()
+    do local _ = client() end
+    collectgarbage(); collectgarbage()
+    assert.equal(0, core.threads())
+  end)
+
+  it("close at the end of a <close> block", function()
+    local f = assert(load([[
+      local core = ...
+      local keep
+      do
+        local c <close> = core.client{ host = "127.0.0.1", port = 9, tls = false }
+        keep = c
+      end
+      return keep
+    ]]))
+    local c = f(core)
+    assert.equal("closed", c:state())
+  end)
+
+  it("reject bad options with the option's name", function()
+    assert.has_error(function() core.client{} end, "option 'host' is required")
+    assert.has_error(function() core.client{ host = "h", port = "x" } end, "option 'port': number expected, got string")
+    assert.has_error(function() core.server{ port = 70000 } end)
+  end)
+
+  it("return nil and a message when a server cannot listen", function()
+    local s = assert(core.server{ port = 0 })
+    local t, err = core.server{ port = s:port() }
+    assert.is_nil(t)
+    assert.matches("cannot listen on 127.0.0.1:" .. s:port(), err)
+    s:close()
+  end)
+end)
