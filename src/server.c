@@ -39,6 +39,8 @@ struct xrt_sock {
 	int known;		/* Lua heard of it */
 	int upgrade;		/* PH_WAIT for an upgrade, not a request */
 	int dirty, overflow, paused;	/* under mu */
+	int close_wanted;		/* under mu: our close code, after the data */
+	char close_reason[124];
 	int close_code;
 	xrt_buf *head;		/* request head and body, or early frames */
 	size_t headlen, body_need;
@@ -197,7 +199,7 @@ xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n, int opcode,
 		xrt_sock *k = map_get(s, ids[i]);
 		xrt_item *it;
 
-		if (!k || k->phase != PH_WS || k->overflow)
+		if (!k || k->phase != PH_WS || k->overflow || k->close_wanted)
 			continue;
 		if (k->out.bytes + len > s->max_queue) {
 			/* a consumer this slow is closed, not allowed to grow */
@@ -255,8 +257,10 @@ queue_frame(xrt_sock *k, int opcode, const void *p, size_t len, int close_after)
 	queue_ctl(k, b, close_after);
 }
 
+/* The close frame itself: after an echo we close once it is written,
+ * after our own we wait (2 s at most) for the peer's. */
 static void
-queue_close(xrt_sock *k, int code, const char *reason, int close_after)
+write_close(xrt_sock *k, int code, const char *reason, int close_after)
 {
 	unsigned char p[125];
 	size_t rl = reason ? strlen(reason) : 0;
@@ -277,6 +281,27 @@ queue_close(xrt_sock *k, int code, const char *reason, int close_after)
 	} else {
 		k->phase = PH_DONE;
 	}
+}
+
+/* Our close: the frames already queued go first, nothing is queued
+ * after.  The caller holds mu. */
+static void
+queue_close_locked(xrt_sock *k, int code, const char *reason)
+{
+	if (!k->close_wanted) {
+		k->close_wanted = code;
+		snprintf(k->close_reason, sizeof(k->close_reason), "%s",
+			 reason ? reason : "");
+	}
+	lws_callback_on_writable(k->wsi);
+}
+
+static void
+queue_close(xrt_sock *k, int code, const char *reason)
+{
+	pthread_mutex_lock(&k->srv->ep.loop->mu);
+	queue_close_locked(k, code, reason);
+	pthread_mutex_unlock(&k->srv->ep.loop->mu);
 }
 
 static const char *
@@ -387,7 +412,7 @@ feed_ws(xrt_sock *k, const unsigned char *in, size_t len)
 		lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	else if (r >= 1000 && k->phase == PH_WS)
 		queue_close(k, r, r == 1009 ? "message too big" :
-			    r == 1007 ? "invalid UTF-8" : "protocol error", 0);
+			    r == 1007 ? "invalid UTF-8" : "protocol error");
 }
 
 /* The head (and body) of a request are in; hand it to Lua or answer. */
@@ -542,7 +567,7 @@ static int
 on_writable(xrt_sock *k)
 {
 	xrt_item *it;
-	int close_after = 0, overflow, more;
+	int close_after = 0, overflow, more, close_now;
 	xrt_buf *b;
 
 	if (k->phase == PH_DONE && !k->ctl.count && !lws_partial_buffered(k->wsi))
@@ -551,16 +576,23 @@ on_writable(xrt_sock *k)
 	pthread_mutex_lock(&k->srv->ep.loop->mu);
 	overflow = k->overflow;
 	if (overflow) {
+		/* a consumer this slow gets its close at once */
 		xrt_fifo_clear(&k->out);
 		k->overflow = 0;
+		if (!k->close_wanted) {
+			k->close_wanted = 1013;
+			snprintf(k->close_reason, sizeof(k->close_reason),
+				 "too slow: send queue full");
+		}
 	} else if (!it && k->phase == PH_WS) {
 		it = xrt_fifo_pop(&k->out);
 	}
+	close_now = !it && k->phase == PH_WS && k->close_wanted && !k->out.count;
 	more = k->ctl.count || (k->phase == PH_WS && k->out.count);
 	pthread_mutex_unlock(&k->srv->ep.loop->mu);
-	if (overflow && k->phase == PH_WS) {
-		queue_close(k, 1013, "too slow: send queue full", 0);
-		more = 1;
+	if (close_now) {
+		write_close(k, k->close_wanted, k->close_reason, 0);
+		it = xrt_fifo_pop(&k->ctl);
 	}
 	if (it) {
 		b = it->buf;
@@ -694,7 +726,7 @@ begin_close(xrt_server *s)
 
 		for (k = s->map[i]; k; k = k->hnext) {
 			if (k->phase == PH_WS)
-				queue_close(k, 1001, "server shutting down", 0);
+				queue_close_locked(k, 1001, "server shutting down");
 			else if (k->phase != PH_CLOSING && k->phase != PH_DONE)
 				lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
 						LWS_TO_KILL_ASYNC);
@@ -873,7 +905,7 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 	case XCMD_SOCK_CLOSE:
 		if (k->phase == PH_WS)
 			queue_close(k, (int)cmd->b, cmd->buf ?
-				    (const char *)xrt_buf_data(cmd->buf) : NULL, 0);
+				    (const char *)xrt_buf_data(cmd->buf) : NULL);
 		else if (k->phase != PH_CLOSING && k->phase != PH_DONE)
 			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);

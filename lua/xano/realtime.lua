@@ -521,10 +521,10 @@ end
 
 function Client:_on_frame(text)
   local ev, err = json.decode(text)
-  if type(ev) ~= "table" or type(ev.action) ~= "string" or ev.action == "" then
+  if type(ev) ~= "table" or ev[1] ~= nil or type(ev.action) ~= "string" or ev.action == "" then
     self._counters.malformed = self._counters.malformed + 1
     local why = ev == nil and ("not JSON (" .. tostring(err):gsub("^.-: ", "") .. ")")
-      or type(ev) ~= "table" and "JSON but not an object"
+      or (type(ev) ~= "table" or ev[1] ~= nil) and "JSON but not an object"
       or "no action"
     return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: " .. why,
       { frame = #text > 200 and text:sub(1, 200) .. "..." or text }))

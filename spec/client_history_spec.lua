@@ -1,0 +1,117 @@
+-- Get History on Join and Request history: the channel's stored messages,
+-- oldest first, arrive as a "history" event.  After a reconnect the rejoin
+-- asks again; what the app already got is not delivered twice.
+local H = require "support.helpers"
+local realtime = require "xano.realtime"
+local server = require "xano.realtime.server"
+
+describe("history", function()
+  local srv
+  local function client()
+    return H.track(realtime.new{ url = srv:base_url(), canonical = "test",
+                                reconnect = { initial = 0.02, max = 0.05 } })
+  end
+  local function texts(items)
+    local out = {}
+    for i, m in ipairs(items) do out[i] = m.payload end
+    return out
+  end
+  local function say(...)
+    local msgs = { ... }
+    local c = client()
+    local ch = c:channel("room", { queue_offline = true })
+    ch:open()
+    for _, m in ipairs(msgs) do assert(ch:send(m)) end
+    H.wait_until(function() return #srv:history("room") >= #msgs end, "stored")
+    c:close()
+  end
+
+  before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
+  after_each(function() H.cleanup() end)
+
+  it("arrives on join, oldest first, when the channel asks for it", function()
+    say("one", "two", "three")
+    local c = client()
+    local ch = c:channel("room", { history = true })
+    local rec, got = H.recorder()
+    ch:on("history", rec)
+    ch:open()
+    H.wait_until(function() return #got == 1 end, "the history")
+    assert.same({ "one", "two", "three" }, texts(got[1].payload.history))
+    assert.equal("message", got[1].payload.history[1].action)
+    assert.equal("room", got[1].channel)
+  end)
+
+  it("does not arrive on join without the option", function()
+    say("one")
+    local c = client()
+    local ch = c:channel("room", { queue_offline = true })
+    local rec, got = H.recorder()
+    ch:on(rec)
+    ch:open()
+    ch:send("marker")
+    H.wait_until(function() return H.count(got, function(e) return e.action == "message" end) == 1 end, "the echo")
+    assert.equal(0, H.count(got, function(e) return e.action == "history" end))
+  end)
+
+  it("arrives when requested, as a separate event", function()
+    say("a", "b")
+    local c = client()
+    local ch = c:channel("room", { queue_offline = true })
+    local rec, got = H.recorder()
+    ch:on("history", rec)
+    ch:open()
+    assert.is_true(ch:history())
+    H.wait_until(function() return #got == 1 end, "the history")
+    assert.same({ "a", "b" }, texts(got[1].payload.history))
+  end)
+
+  it("is not delivered twice after a reconnect", function()
+    say("one", "two")
+    local c = client()
+    local ch = c:channel("room", { history = true })
+    local rec, got = H.recorder()
+    ch:on("history", rec)
+    ch:open()
+    H.wait_until(function() return #got == 1 end, "the first history")
+    ch:send("three")
+    H.wait_until(function() return #srv:history("room") == 3 end, "three stored")
+    srv:drop(srv:members("room")[1], 1011)
+    H.wait_until(function() return #got == 2 end, "the history after the rejoin")
+    assert.same({}, texts(got[2].payload.history))
+    assert.equal(3, got[2].payload.duplicates)
+    assert.is_true(got[2].rejoin)
+    -- an explicit request still gets everything
+    ch:history()
+    H.wait_until(function() return #got == 3 end, "the requested history")
+    assert.same({ "one", "two", "three" }, texts(got[3].payload.history))
+  end)
+
+  it("recovers what was missed while away, without what was already seen", function()
+    local c = client()
+    local ch = c:channel("room", { history = true })
+    local hist_rec, hist = H.recorder()
+    local msg_rec, msgs = H.recorder()
+    ch:on("history", hist_rec)
+    ch:on("message", msg_rec)
+    ch:open()
+    H.wait_until(function() return #hist == 1 end, "the first history")
+    ch:send("seen 1"); ch:send("seen 2")
+    H.wait_until(function() return #msgs == 2 end, "the echoes")
+    local me = srv:members("room")[1]
+    -- knock the client off and speak while it is away
+    c:set_reconnect_codes({}) -- stay down after the next loss
+    srv:drop(me, 1011)
+    H.wait_until(function() return c:status() == "disconnected" end, "down")
+    local other = client()
+    local och = other:channel("room", { queue_offline = true })
+    och:open()
+    och:send("missed 1"); och:send("missed 2")
+    H.wait_until(function() return #srv:history("room") == 4 end, "four stored")
+    c:reconnect()
+    H.wait_until(function() return #hist == 2 end, "the history after the rejoin")
+    assert.same({ "missed 1", "missed 2" }, texts(hist[2].payload.history))
+    assert.equal(2, hist[2].payload.duplicates)
+    assert.is_false(hist[2].payload.gap_possible)
+  end)
+end)

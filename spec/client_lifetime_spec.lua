@@ -1,0 +1,63 @@
+-- A client dropped without close() frees its socket and its share of the
+-- service thread when collected; in Lua 5.4 `local c <close> = ...` closes
+-- it at the end of the block.
+local H = require "support.helpers"
+local core = require "xano.realtime.core"
+local realtime = require "xano.realtime"
+local server = require "xano.realtime.server"
+
+describe("client lifetime", function()
+  local srv
+  before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
+  after_each(function() H.cleanup(); collectgarbage(); collectgarbage() end)
+
+  it("frees the socket of a client dropped without close()", function()
+    do
+      local c = realtime.new{ url = srv:base_url(), canonical = "test" }
+      c:channel("room"):open()
+      H.wait_until(function() return #srv:sockets() == 1 end, "connected")
+    end
+    collectgarbage(); collectgarbage()
+    H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close")
+  end)
+
+  it("stops the service thread when the last endpoint of the state goes", function()
+    local c = realtime.new{ url = srv:base_url(), canonical = "test" }
+    c:channel("room"):open()
+    H.wait_until(function() return #srv:sockets() == 1 end, "connected")
+    assert.equal(1, core.threads())
+    c = nil
+    collectgarbage(); collectgarbage()
+    H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close")
+    H.cleanup()
+    collectgarbage(); collectgarbage()
+    assert.equal(0, core.threads())
+  end)
+
+  it("closes at the end of a <close> block", function()
+    if _VERSION ~= "Lua 5.4" then
+      pending("to-be-closed variables are Lua 5.4")
+      return
+    end
+    local f = assert(load([[
+      local realtime, url = ...
+      local keep
+      do
+        local c <close> = realtime.new{ url = url, canonical = "test" }
+        keep = c
+      end
+      return keep
+    ]]))
+    local c = f(realtime, srv:base_url())
+    assert.is_true(c:is_closed())
+    assert.equal("closed", c:status())
+  end)
+
+  it("shows its URL and state in tostring", function()
+    local c = realtime.new{ url = srv:base_url(), canonical = "test" }
+    assert.matches("^xano%.realtime%.client ws://127%.0%.0%.1:%d+/rt/test %(idle%)$", tostring(c))
+    c:close()
+    assert.equal("xano.realtime.client (closed)", tostring(c))
+    assert.matches('xano.realtime.channel "room" %(closed%)', tostring(c._channels.room or realtime.new{ url = "http://h", canonical = "x" }:channel("room")))
+  end)
+end)
