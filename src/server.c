@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -991,6 +992,14 @@ xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!k || !k->srv)
 			return -1;
 		return on_writable(k);
+
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* One certificate per server.  lws's SNI callback would pick
+		 * any vhost "on the same port", and every server here adopts
+		 * its sockets (port -2): another server of the process. */
+		if (user)
+			SSL_CTX_set_tlsext_servername_callback((SSL_CTX *)user, NULL);
+		break;
 
 	case LWS_CALLBACK_RAW_RX_FILE:	/* the listener */
 		s = server_of(wsi);
