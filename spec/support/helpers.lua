@@ -36,8 +36,8 @@ local function wait_any(timeout)
   if fd then list[1] = { getfd = function() return fd end, dirty = function() return false end } end
   for i = 1, #tracked do
     local o = tracked[i]
-    if o.sockets then
-      for _, s in ipairs(o:sockets()) do list[#list + 1] = s end
+    if o.wait_sockets then
+      for _, s in ipairs(o:wait_sockets()) do list[#list + 1] = s end
     end
   end
   if #list == 0 then return core.wait(timeout) end

@@ -128,7 +128,7 @@ function Proxy:poll()
 end
 
 -- Sockets to select on while waiting.
-function Proxy:sockets()
+function Proxy:wait_sockets()
   local list = { self.listener }
   if not self.stalled then
     for _, p in ipairs(self.pairs) do
