@@ -40,6 +40,7 @@ xrt_buf *xrt_buf_new(size_t cap);
 xrt_buf *xrt_buf_from(const void *p, size_t len);
 int xrt_buf_reserve(xrt_buf **b, size_t extra);
 int xrt_buf_append(xrt_buf **b, const void *p, size_t len);
+void xrt_buf_fit(xrt_buf **b);	/* capacity down to len; b not shared */
 xrt_buf *xrt_buf_ref(xrt_buf *b);
 void xrt_buf_unref(xrt_buf *b);
 
@@ -66,6 +67,11 @@ void xrt_fifo_push_front(xrt_fifo *q, xrt_item *it);
 xrt_item *xrt_fifo_pop(xrt_fifo *q);
 void xrt_fifo_take_tag(xrt_fifo *q, int64_t tag, int all, xrt_fifo *out);
 void xrt_fifo_clear(xrt_fifo *q);
+/* What a FIFO counts for an item in its bytes: the memory the item and its
+ * buffers take (structs, headroom and capacity), not just payload bytes,
+ * so that the byte limits (in_limit, send_limit, max_queue) also bound a
+ * flood of tiny or empty frames. */
+size_t xrt_item_cost(const xrt_item *it);
 
 /* ---------------------------------------------------------------- codecs */
 
@@ -88,6 +94,7 @@ typedef struct xrt_wsparser {
 	unsigned char ctl[125];
 	size_t ctllen;
 	size_t max_message;
+	int failed;		/* first non-zero result; the parser is stopped */
 } xrt_wsparser;
 
 /* Called for each complete message.  For data messages msg is handed over
@@ -99,7 +106,9 @@ typedef int (*xrt_ws_cb)(void *ud, int opcode, xrt_buf *msg,
 void xrt_ws_init(xrt_wsparser *p, size_t max_message);
 void xrt_ws_free(xrt_wsparser *p);
 /* 0 when all input was consumed, a WebSocket close code (1002, 1007, 1009)
- * when the peer broke the protocol, or the callback's non-zero return. */
+ * when the peer broke the protocol, or the callback's non-zero return.
+ * After a non-zero result the parser is stopped: every later call returns
+ * the same value and consumes nothing (the byte stream is out of step). */
 int xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
 		xrt_ws_cb cb, void *ud);
 /* Writes an unmasked FIN frame header for len payload bytes; returns its
@@ -159,7 +168,7 @@ enum {
 enum {
 	XCMD_START = 1, XCMD_STOP, XCMD_RECONNECT, XCMD_WRITE, XCMD_RESUME,
 	XCMD_RELEASE, XCMD_LISTEN, XCMD_ACCEPT, XCMD_RESPOND, XCMD_SOCK_CLOSE,
-	XCMD_SERVER_CLOSE, XCMD_KILL
+	XCMD_SERVER_CLOSE, XCMD_KILL, XCMD_RESOLVED
 };
 
 struct xrt_endpoint {
@@ -192,11 +201,14 @@ struct xrt_loop {
 	int stop;		/* under mu: 1 = shut down, 2 = exit now */
 	xrt_endpoint *eps;	/* under mu */
 	int shutting;		/* service: shutdown begun */
+	struct xrt_dns *dns;	/* service: resolved names (resolve.c) */
 	uint64_t rng;		/* service */
 };
 
 xrt_loop *xrt_loop_new(char *err, size_t errlen);
 void xrt_loop_release(xrt_loop *loop);	/* the Lua handle lets go */
+void xrt_loop_ref(xrt_loop *loop);	/* any thread */
+void xrt_loop_unref(xrt_loop *loop);	/* any thread; frees on the last */
 void xrt_loop_cmd(xrt_loop *loop, int kind, void *ptr, int64_t a, int64_t b,
 		  xrt_buf *buf, xrt_buf *buf2);
 void xrt_loop_wake(xrt_loop *loop);
@@ -212,6 +224,13 @@ xrt_item *xrt_ep_next(xrt_endpoint *ep);	/* Lua thread; NULL when none */
 int xrt_ep_wait(int fd, double timeout);	/* 1 ready, 0 timeout, -1 signal */
 void xrt_ep_release(xrt_endpoint *ep);	/* Lua handle lets go */
 void xrt_ep_service_done(xrt_endpoint *ep);	/* service thread lets go */
+
+/* Names resolved off the service thread (resolve.c) */
+int xrt_is_numeric_host(const char *host);
+const char *xrt_resolve(xrt_loop *loop, const char *host, int *pending,
+			char *err, size_t errlen);
+void xrt_resolved(xrt_loop *loop, xrt_item *cmd);
+void xrt_dns_free(xrt_loop *loop);
 
 /* Loop internals shared with client.c and server.c (service thread) */
 struct lws_vhost *xrt_loop_client_vhost(xrt_loop *loop, const char *ca_file,
@@ -282,6 +301,7 @@ typedef struct xrt_client {
 	size_t rx_total;
 	int closing;		/* 1: drain, then close; 2: close frame sent */
 	int in_connect, sync_failed;
+	int resolving;		/* waiting for the address of host */
 } xrt_client;
 
 /* send() results */
@@ -299,6 +319,8 @@ int xrt_client_state(xrt_client *c);
 void xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued,
 		      char *reason, size_t reasonlen);
 void xrt_client_command(xrt_client *c, int kind);	/* service thread */
+void xrt_client_resolved(xrt_client *c, const char *host, const char *addr,
+			 const char *err);		/* service thread */
 void xrt_client_destroy(xrt_client *c);
 int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			void *user, void *in, size_t len);

@@ -126,14 +126,16 @@ frame_done(xrt_wsparser *p, xrt_ws_cb cb, void *ud)
 	return r;
 }
 
-int
-xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
-	    xrt_ws_cb cb, void *ud)
+static int
+feed(xrt_wsparser *p, const unsigned char *in, size_t len, xrt_ws_cb cb,
+     void *ud)
 {
 	int r;
 
 	while (len || (p->state == P_PAYLOAD && !p->remaining)) {
 		if (p->state == P_HEADER) {
+			if (p->hdrlen >= sizeof(p->hdr))
+				return 1002;	/* unreachable: headers end by 14 */
 			p->hdr[p->hdrlen++] = *in++;
 			len--;
 			if (p->hdrlen == 2) {
@@ -180,6 +182,18 @@ xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
 		}
 	}
 	return 0;
+}
+
+int
+xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
+	    xrt_ws_cb cb, void *ud)
+{
+	/* After an error the parser sits in the middle of a header or a
+	 * payload it gave up on; going on would misread the stream (and
+	 * once wrote past hdr[]). */
+	if (!p->failed)
+		p->failed = feed(p, in, len, cb, ud);
+	return p->failed;
 }
 
 unsigned
@@ -391,9 +405,12 @@ xrt_http_parse(const char *head, size_t len, xrt_http_req *r)
 int
 xrt_span_has_token(xrt_span s, const char *token)
 {
-	const char *p = s.p, *end = s.p + s.n;
+	const char *p = s.p, *end;
 
-	while (p && p < end) {
+	if (!p)
+		return 0;	/* header absent (NULL + 0 is undefined) */
+	end = p + s.n;
+	while (p < end) {
 		const char *t, *te;
 
 		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))

@@ -1,0 +1,181 @@
+-- bin/xano-realtime-server: the server as a command.  It prints exactly
+-- one ready line "listening ws://HOST:PORT/rt/CANONICAL", serves until
+-- SIGINT or SIGTERM, closes every socket cleanly (1001) and exits 0.  Bad
+-- flags or a bad config exit 2 with a message on stderr.
+local H = require "support.helpers"
+local RC = require "support.rawclient"
+local HTTP = require "support.http"
+
+local ROOT = assert(io.popen("pwd")):read("*l")
+local BIN = ROOT .. "/bin/xano-realtime-server"
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- exit status of a command, on Lua 5.1/LuaJIT and 5.2+ alike
+local function exit_code(cmd)
+  local a, _, c = os.execute(cmd)
+  if type(a) == "number" then return a >= 256 and math.floor(a / 256) or a end
+  return c
+end
+
+-- Runs the server in the background (bounded: killed by cleanup).
+-- Returns {pid=, out(), err(), rc()}.
+local function spawn(args)
+  local base = os.tmpname()
+  local p = { base = base }
+  os.execute(("sh -c '%s %s >%s.out 2>%s.err & echo $! >%s.pid; wait $!; echo $? >%s.rc' " ..
+    ">/dev/null 2>&1 &"):format(BIN, args, base, base, base, base))
+  function p.out() return read_file(base .. ".out") or "" end
+  function p.err() return read_file(base .. ".err") or "" end
+  function p.rc()
+    local s = read_file(base .. ".rc")
+    return s and tonumber(s:match("%d+"))
+  end
+  function p.close()
+    if p.pid and not p.rc() then os.execute("kill -KILL " .. p.pid .. " 2>/dev/null") end
+    for _, ext in ipairs({ "", ".out", ".err", ".pid", ".rc" }) do os.remove(base .. ext) end
+  end
+  H.track(p)
+  H.wait_until(function()
+    p.pid = tonumber((read_file(base .. ".pid") or ""):match("%d+"))
+    return p.pid
+  end, "server pid")
+  return p
+end
+
+-- waits for the ready line; returns host, port, canonical
+local function ready(p)
+  H.wait_until(function() return p.out():find("\n", 1, true) or p.rc() end, "ready line")
+  local host, port, canonical = p.out():match("^listening ws://([^:]+):(%d+)/rt/(%S+)\n$")
+  assert(port, "no ready line; stdout: " .. p.out() .. " stderr: " .. p.err())
+  return host, tonumber(port), canonical
+end
+
+local function wait_exit(p)
+  H.wait_until(function() return p.rc() ~= nil end, "server exit")
+  return p.rc()
+end
+
+-- a stand-in for srv in RC.open: the port and canonical, no introspection
+local function connect(port, canonical, token)
+  return RC.connect(port, { canonical = canonical, token = token }):wait_open()
+end
+
+describe("bin/xano-realtime-server", function()
+  after_each(H.cleanup)
+
+  it("prints one ready line, serves, and on SIGTERM closes sockets with 1001 and exits 0", function()
+    local p = spawn("--port 0 --canonical clitest")
+    local host, port, canonical = ready(p)
+    assert.equal("127.0.0.1", host)
+    assert.is_true(port > 0)
+    assert.equal("clitest", canonical)
+    local c = connect(port, "clitest")
+    c:join("room")
+    c:message("room", "hello")
+    assert.equal("hello", c:expect("message", "room").payload)
+    os.execute("kill -TERM " .. p.pid)
+    assert.equal(1001, (c:wait_closed()))
+    assert.equal(0, wait_exit(p))
+    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p.out())
+  end)
+
+  it("stops the same way on SIGINT", function()
+    local p = spawn("--port 0")
+    local _, port, canonical = ready(p)
+    local c = connect(port, canonical)
+    os.execute("kill -INT " .. p.pid)
+    assert.equal(1001, (c:wait_closed()))
+    assert.equal(0, wait_exit(p))
+  end)
+
+  it("takes --config, with --canonical and --admin-key overriding it", function()
+    local p = spawn("--port 0 --config " .. ROOT .. "/examples/server-config.lua" ..
+      " --canonical override --admin-key cli-key")
+    local _, port, canonical = ready(p)
+    assert.equal("override", canonical)
+    -- the config's tokens and channel rows apply
+    local alice = connect(port, canonical, "alice-token")
+    alice:join("lobby", { presence = true })
+    local f = alice:expect("presence_full", "lobby")
+    assert.same({ name = "Alice", role = "agent" }, f.payload.presence[1].extras)
+    alice:join("nowhere")
+    assert.equal("unknown channel", alice:expect("error", "nowhere").payload.message)
+    -- POST /event takes the key from the command line, not the file's
+    local body = '{"channel":"lobby","data":"from cli"}'
+    local res = HTTP.request(port, "POST", "/event", { ["X-Admin-Key"] = "change-me" }, body)
+    assert.equal(401, res.status)
+    res = HTTP.request(port, "POST", "/event", { ["X-Admin-Key"] = "cli-key" }, body)
+    assert.equal(200, res.status)
+    assert.equal("from cli", alice:expect("event", "lobby").payload.data)
+    os.execute("kill -TERM " .. p.pid)
+    assert.equal(0, wait_exit(p))
+  end)
+
+  describe("refuses to start", function()
+    local base
+    before_each(function() base = os.tmpname() end)
+    after_each(function()
+      for _, ext in ipairs({ "", ".err", ".out", ".lua" }) do os.remove(base .. ext) end
+    end)
+
+    local function run(args)
+      local code = exit_code(("timeout 20 %s %s >%s.out 2>%s.err"):format(BIN, args, base, base))
+      return code, read_file(base .. ".err"), read_file(base .. ".out")
+    end
+
+    it("on an unknown flag or a flag without its value: exit 2, usage on stderr", function()
+      local code, err, out = run("--bogus")
+      assert.equal(2, code)
+      assert.truthy(err:find("unknown argument: --bogus", 1, true))
+      assert.truthy(err:find("usage:", 1, true))
+      assert.equal("", out)
+      code, err = run("--port")
+      assert.equal(2, code)
+      assert.truthy(err:find("--port needs a value", 1, true))
+      code, err = run("--port 70000")
+      assert.equal(2, code)
+      assert.truthy(err:find("--port", 1, true))
+    end)
+
+    it("on a config that names a bad key: exit 2, the key in the message", function()
+      local f = assert(io.open(base .. ".lua", "w"))
+      f:write('return { channels = { { pattern = "a", message_history = 7 } } }')
+      f:close()
+      local code, err = run("--config " .. base .. ".lua")
+      assert.equal(2, code)
+      assert.truthy(err:find("channels[1].message_history", 1, true), err)
+    end)
+
+    it("on a config file that cannot be read: exit 2", function()
+      local code, err = run("--config " .. base .. ".missing")
+      assert.equal(2, code)
+      assert.truthy(err:find("cannot load config file", 1, true), err)
+    end)
+
+    it("on a port that is taken: exit 1", function()
+      local p = spawn("--port 0")
+      local _, port = ready(p)
+      local code, err = run("--port " .. port)
+      assert.equal(1, code)
+      assert.truthy(err:find("cannot listen", 1, true), err)
+      os.execute("kill -TERM " .. p.pid)
+      assert.equal(0, wait_exit(p))
+    end)
+  end)
+
+  it("--help prints the usage and exits 0", function()
+    local base = os.tmpname()
+    local code = exit_code(("timeout 20 %s --help >%s 2>&1"):format(BIN, base))
+    local out = read_file(base)
+    os.remove(base)
+    assert.equal(0, code)
+    assert.truthy(out:find("--config FILE", 1, true))
+  end)
+end)
