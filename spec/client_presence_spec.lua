@@ -45,10 +45,11 @@ describe("presence", function()
     local joins = {}
     a.ch:on("presence_update", function(ev) joins[#joins + 1] = ev end, { event = "join" })
     local b = member()
-    H.wait_until(function() return #joins == 1 end, "the join of b")
+    local function fulls() return H.count(b.got, function(ev) return ev.action == "presence_full" end) end
+    H.wait_until(function() return #joins == 1 and fulls() == 1 end, "the join of b, and b's full list")
     assert.equal("join", joins[1].payload.action)
-    local fulls = H.count(b.got, function(ev) return ev.action == "presence_full" end)
-    assert.equal(1, fulls)
+    -- b itself gets the full list, not an update about its own join
+    assert.equal(0, H.count(b.got, function(ev) return ev.action == "presence_update" end))
   end)
 
   it("removes a client that leaves or disconnects", function()

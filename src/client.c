@@ -381,6 +381,10 @@ attempt_ended(xrt_client *c)
 	if (!c->reason[0])
 		snprintf(c->reason, sizeof(c->reason), "%s",
 			 was_open ? "connection lost" : "connection failed");
+	/* lws may still call back for this connection (WSI_DESTROY) after
+	 * we let go of the client below: those callbacks must not find it */
+	if (c->wsi)
+		lws_set_opaque_user_data(c->wsi, NULL);
 	c->wsi = NULL;
 	c->was_open = 0;
 	c->ping_pending = 0;
@@ -422,6 +426,12 @@ deadline_fire(lws_sorted_usec_list_t *sul)
 {
 	xrt_client *c = lws_container_of(sul, xrt_client, sul_deadline);
 
+	if (c->resolving) {
+		c->resolving = 0;
+		set_reason(c, "connect timeout (the host name did not resolve in time)");
+		attempt_ended(c);
+		return;
+	}
 	if (!c->wsi)
 		return;
 	if (c->state == XRT_CONNECTING)
@@ -466,19 +476,15 @@ ping_fire(lws_sorted_usec_list_t *sul)
 			 next > 1000 ? next : 1000);
 }
 
+/* The address is known: hand the connection to lws. */
 static void
-connect_now(xrt_client *c)
+connect_to(xrt_client *c, const char *address)
 {
 	struct lws_client_connect_info i;
 	struct lws_vhost *vh = c->ep.loop->vh_client;
 	char hosthdr[300], err[160];
 	char *token = NULL;
 	struct lws *wsi;
-
-	c->reason[0] = '\0';
-	c->peer_code = c->our_code = c->http_status = 0;
-	c->was_open = 0;
-	set_state(c, XRT_CONNECTING);
 
 	if (c->tls) {
 		vh = xrt_loop_client_vhost(c->ep.loop, c->ca_file, err, sizeof(err));
@@ -503,7 +509,7 @@ connect_now(xrt_client *c)
 	memset(&i, 0, sizeof(i));
 	i.context = c->ep.loop->ctx;
 	i.vhost = vh;
-	i.address = c->host;
+	i.address = address;	/* numeric: lws would resolve on this thread */
 	i.port = c->port;
 	i.path = c->path;
 	i.host = hosthdr;
@@ -526,14 +532,61 @@ connect_now(xrt_client *c)
 	c->in_connect = 0;
 	free(token);
 	if (!wsi || c->sync_failed) {
+		if (wsi)
+			lws_set_opaque_user_data(wsi, NULL);
 		set_reason(c, "connection failed");
 		attempt_ended(c);
 		return;
 	}
 	c->wsi = wsi;
+}
+
+static void
+connect_now(xrt_client *c)
+{
+	const char *addr = c->host;
+	char err[160];
+	int pending = 0;
+
+	c->reason[0] = '\0';
+	c->peer_code = c->our_code = c->http_status = 0;
+	c->was_open = 0;
+	set_state(c, XRT_CONNECTING);
+	/* the deadline covers the name lookup, the connect and the upgrade */
 	if (c->connect_timeout_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
 				 deadline_fire, c->connect_timeout_us);
+	if (!xrt_is_numeric_host(c->host)) {
+		addr = xrt_resolve(c->ep.loop, c->host, &pending, err, sizeof(err));
+		if (pending) {
+			c->resolving = 1;
+			return;
+		}
+		if (!addr) {
+			set_reason(c, err);
+			attempt_ended(c);
+			return;
+		}
+	}
+	connect_to(c, addr);
+}
+
+void
+xrt_client_resolved(xrt_client *c, const char *host, const char *addr,
+		    const char *err)
+{
+	char m[200];
+
+	if (!c->resolving || strcmp(host, c->host))
+		return;
+	c->resolving = 0;
+	if (addr) {
+		connect_to(c, addr);
+		return;
+	}
+	snprintf(m, sizeof(m), "cannot resolve %.100s: %.80s", host, err);
+	set_reason(c, m);
+	attempt_ended(c);
 }
 
 /* Begin a voluntary close: drain what is queued, then close with code. */
@@ -549,6 +602,9 @@ begin_close(xrt_client *c, int code)
 				 c->drain_timeout_us : 1);
 	} else if (c->wsi) {
 		kill_wsi(c->wsi);
+	} else if (c->resolving) {
+		c->resolving = 0;
+		attempt_ended(c);
 	}
 }
 
@@ -689,6 +745,7 @@ on_receive(xrt_client *c, struct lws *wsi, const void *in, size_t len)
 			 "UTF-8 and was discarded", c->rx_total);
 		rx_error(c, XERR_UTF8, msg);
 	} else {
+		xrt_buf_fit(&c->rx);	/* it waits in the events: no spare room */
 		xrt_ep_event(&c->ep, XEV_FRAME, 0, 0, c->rx, NULL);
 		c->rx = NULL;
 	}

@@ -12,16 +12,24 @@
 #include <lauxlib.h>
 
 #if LUA_VERSION_NUM < 502
-/* Lua 5.1 and LuaJIT */
+/*
+ * Lua 5.1 and LuaJIT 2.1.  LuaJIT's lauxlib.h already has some of these
+ * (luaL_setfuncs, luaL_testudata, luaL_setmetatable as functions,
+ * luaL_newlib as a macro) and Lua 5.1's has none: the same static copies
+ * serve both, under our own names so no symbol is defined twice.
+ */
+#undef luaL_newlibtable
+#undef luaL_newlib
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, sizeof(l) / sizeof((l)[0]) - 1)
 #define luaL_newlib(L, l) (luaL_newlibtable((L), (l)), xrt_setfuncs((L), (l), 0))
 #define luaL_setfuncs(L, l, n) xrt_setfuncs((L), (l), (n))
-#define lua_rawlen(L, i) lua_objlen((L), (i))
 #define luaL_testudata(L, i, t) xrt_testudata((L), (i), (t))
+#define luaL_setmetatable(L, t) (luaL_getmetatable((L), (t)), lua_setmetatable((L), -2))
+#define lua_rawlen(L, i) lua_objlen((L), (i))
 #define lua_absindex(L, i) \
 	(((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
 
-static void
+static inline void
 xrt_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
 	luaL_checkstack(L, nup + 1, "too many upvalues");
@@ -35,7 +43,7 @@ xrt_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 	lua_pop(L, nup);
 }
 
-static void *
+static inline void *
 xrt_testudata(lua_State *L, int i, const char *tname)
 {
 	void *p = lua_touserdata(L, i);
@@ -48,10 +56,6 @@ xrt_testudata(lua_State *L, int i, const char *tname)
 	}
 	return NULL;
 }
-#endif
-
-#if LUA_VERSION_NUM < 502
-#define luaL_setmetatable(L, t) (luaL_getmetatable((L), (t)), lua_setmetatable((L), -2))
 #endif
 
 #if LUA_VERSION_NUM < 503

@@ -169,7 +169,9 @@ run_commands(lws_sorted_usec_list_t *sul)
 	while ((it = xrt_fifo_pop(&q))) {
 		xrt_endpoint *ep = it->ptr;
 
-		if (ep && ep->type == XRT_CLIENT)
+		if (it->kind == XCMD_RESOLVED)
+			xrt_resolved(loop, it);
+		else if (ep && ep->type == XRT_CLIENT)
 			xrt_client_command((xrt_client *)ep, it->kind);
 		else if (ep && ep->type == XRT_SERVER)
 			xrt_server_command((xrt_server *)ep, it);
@@ -284,6 +286,7 @@ service_main(void *arg)
 	lws_sul_cancel(&loop->sul_cmds);
 	lws_context_destroy(loop->ctx);
 	loop->ctx = NULL;
+	xrt_dns_free(loop);
 	while ((v = loop->ca_vhosts)) {
 		loop->ca_vhosts = v->next;
 		free(v->ca_file);
@@ -382,8 +385,16 @@ fail:
 	return NULL;
 }
 
-static void
-loop_unref(xrt_loop *loop)	/* takes and releases mu */
+void
+xrt_loop_ref(xrt_loop *loop)
+{
+	pthread_mutex_lock(&loop->mu);
+	loop->refs++;
+	pthread_mutex_unlock(&loop->mu);
+}
+
+void
+xrt_loop_unref(xrt_loop *loop)	/* takes and releases mu */
 {
 	int last;
 
@@ -411,7 +422,7 @@ xrt_loop_release(xrt_loop *loop)
 		pthread_join(loop->thread, NULL);
 		loop->thread_started = 0;
 	}
-	loop_unref(loop);
+	xrt_loop_unref(loop);
 }
 
 /* ------------------------------------------------------------ endpoints */
@@ -457,7 +468,7 @@ ep_free(xrt_endpoint *ep)
 		xrt_client_destroy((xrt_client *)ep);
 	else
 		xrt_server_destroy((xrt_server *)ep);
-	loop_unref(loop);
+	xrt_loop_unref(loop);
 }
 
 static void

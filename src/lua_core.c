@@ -141,7 +141,11 @@ int
 xrt_lua_wait(lua_State *L, int fd, int arg)
 {
 	double timeout = luaL_optnumber(L, arg, -1);
-	int r = xrt_ep_wait(fd, timeout);
+	int r;
+
+	/* NaN would reach a float-to-int conversion (undefined behaviour) */
+	luaL_argcheck(L, timeout == timeout, arg, "number expected, got nan");
+	r = xrt_ep_wait(fd, timeout);
 
 	if (r < 0) {
 		luaL_pushfail(L);
@@ -181,7 +185,8 @@ core_wait(lua_State *L)
 	if (!lh) {
 		double t = luaL_optnumber(L, 1, 0);
 
-		poll(NULL, 0, t > 0 ? (int)(t * 1000) : 0);
+		/* !(t > 0) also catches NaN; the cap keeps the int conversion defined */
+		poll(NULL, 0, !(t > 0) ? 0 : t > 2000000.0 ? 2000000000 : (int)(t * 1000));
 		lua_pushboolean(L, 0);
 		return 1;
 	}

@@ -4,7 +4,8 @@
  * An xrt_buf is a reference-counted byte string with headroom for
  * lws_write() and a WebSocket header, so one server frame can sit in the
  * queues of many sockets without copies.  An xrt_fifo is a singly linked
- * queue of xrt_items that keeps its length and byte count.  Nothing here
+ * queue of xrt_items that keeps its length and byte count (what its items
+ * cost in memory, see xrt_item_cost).  Nothing here
  * locks: callers hold the loop mutex where a queue is shared.
  */
 #include "rt.h"
@@ -92,6 +93,23 @@ xrt_buf_append(xrt_buf **pb, const void *p, size_t len)
 	return 0;
 }
 
+/* Gives back the spare capacity of a buffer nobody else holds: a message
+ * assembled by appends can take twice its size, and queues count what
+ * buffers take.  Keeps *b as it is when realloc fails. */
+void
+xrt_buf_fit(xrt_buf **pb)
+{
+	xrt_buf *b = *pb, *nb;
+
+	if (!b || b->cap == b->len)
+		return;
+	nb = realloc(b, sizeof(*b) + XRT_HEADROOM + b->len + 1);
+	if (nb) {
+		nb->cap = nb->len;
+		*pb = nb;
+	}
+}
+
 xrt_buf *
 xrt_buf_ref(xrt_buf *b)
 {
@@ -132,9 +150,17 @@ xrt_item_free(xrt_item *it)
 }
 
 static size_t
-item_bytes(const xrt_item *it)
+buf_cost(const xrt_buf *b)
 {
-	return (it->buf ? it->buf->len : 0) + (it->buf2 ? it->buf2->len : 0);
+	return b ? sizeof(*b) + XRT_HEADROOM + b->cap + 1 : 0;
+}
+
+/* A buffer's capacity is fixed while it sits in a FIFO (queued buffers are
+ * never appended to), so push and pop count the same. */
+size_t
+xrt_item_cost(const xrt_item *it)
+{
+	return sizeof(*it) + buf_cost(it->buf) + buf_cost(it->buf2);
 }
 
 void
@@ -147,7 +173,7 @@ xrt_fifo_push(xrt_fifo *q, xrt_item *it)
 		q->head = it;
 	q->tail = it;
 	q->count++;
-	q->bytes += item_bytes(it);
+	q->bytes += xrt_item_cost(it);
 }
 
 void
@@ -158,7 +184,7 @@ xrt_fifo_push_front(xrt_fifo *q, xrt_item *it)
 	if (!q->tail)
 		q->tail = it;
 	q->count++;
-	q->bytes += item_bytes(it);
+	q->bytes += xrt_item_cost(it);
 }
 
 xrt_item *
@@ -173,7 +199,7 @@ xrt_fifo_pop(xrt_fifo *q)
 		q->tail = NULL;
 	it->next = NULL;
 	q->count--;
-	q->bytes -= item_bytes(it);
+	q->bytes -= xrt_item_cost(it);
 	return it;
 }
 

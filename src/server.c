@@ -589,7 +589,8 @@ on_writable(xrt_sock *k)
 		it = xrt_fifo_pop(&k->out);
 	}
 	close_now = !it && k->phase == PH_WS && k->close_wanted && !k->out.count;
-	more = k->ctl.count || (k->phase == PH_WS && k->out.count);
+	/* a close waiting behind the data needs one more turn */
+	more = k->ctl.count || (k->phase == PH_WS && (k->out.count || k->close_wanted));
 	pthread_mutex_unlock(&k->srv->ep.loop->mu);
 	if (close_now) {
 		write_close(k, k->close_wanted, k->close_reason, 0);

@@ -14,6 +14,13 @@ local workflow = require "xano.realtime.workflow"
 local type, pairs, tostring, setmetatable, error = type, pairs, tostring, setmetatable, error
 local now = core.now
 
+---@alias xano.realtime.Status "idle"|"connecting"|"connected"|"disconnected"|"closed"
+
+---@class xano.realtime
+---@field _VERSION string
+---@field null lightuserdata  JSON null, as found in decoded payloads
+---@field sleep fun(seconds: number)  in a handler or workflow: waits without blocking the loop
+---@field reconnect_codes table<integer, boolean>  close codes (and HTTP statuses) that reconnect
 local M = {
   _VERSION = "0.1.0",
   null = json.null,
@@ -81,21 +88,88 @@ local function parse_url(url)
   return tls, host, port
 end
 
-local function opt(opts, key, kind, default)
+-- The options new() knows; any other key is a typo, and an error.
+local OPTION_KEYS = {
+  [""] = { url = true, canonical = true, hash = true, token = true, reconnect = true,
+           ping_interval = true, ping_timeout = true, connect_timeout = true,
+           queue_limit = true, send_limit = true, max_frame = true, in_limit = true, tls = true },
+  ["reconnect."] = { initial = true, max = true, stable = true, codes = true },
+  ["tls."] = { ca_file = true, verify = true },
+}
+
+-- Option errors point at the caller of new(): level 3 from a helper that
+-- new() calls directly.
+local function known_keys(t, prefix)
+  local keys = OPTION_KEYS[prefix]
+  for k in pairs(t) do
+    if not keys[k] then
+      error("bad option '" .. prefix .. tostring(k) .. "' (unknown option)", 3)
+    end
+  end
+end
+
+local function opt(opts, key, kind, default, name, level)
   local v = opts[key]
   if v == nil then return default end
   if type(v) ~= kind then
-    error("bad option '" .. key .. "' (" .. kind .. " expected, got " .. type(v) .. ")", 4)
+    error("bad option '" .. (name or key) .. "' (" .. kind .. " expected, got " .. type(v) .. ")", level or 3)
   end
   return v
 end
 
-local function positive(opts, key, default, allow_zero)
-  local v = opt(opts, key, "number", default)
+-- Seconds (or, with bytes, a count of bytes or actions): a finite number
+-- the C core can hold in a 64-bit integer (infinity and NaN would be
+-- undefined behaviour there), above 0 (or 0 with allow_zero).
+local MAX_SECONDS, MAX_COUNT = 1e9, 2 ^ 53
+local function positive(opts, key, default, allow_zero, name, bytes)
+  name = name or key
+  local v = opt(opts, key, "number", default, name, 4)
   if v ~= v or v < 0 or (v == 0 and not allow_zero) then
-    error("bad option '" .. key .. "' (positive number expected)", 4)
+    error("bad option '" .. name .. "' (" .. (allow_zero and "non-negative" or "positive") ..
+      " number expected, got " .. tostring(v) .. ")", 3)
+  end
+  if v > (bytes and MAX_COUNT or MAX_SECONDS) then
+    error("bad option '" .. name .. "' (at most " .. (bytes and "2^53" or "1e9 seconds") ..
+      " expected, got " .. tostring(v) .. ")", 3)
+  end
+  if bytes and v % 1 ~= 0 then
+    error("bad option '" .. name .. "' (integer expected, got " .. tostring(v) .. ")", 3)
   end
   return v
+end
+
+---@class xano.realtime.Stats
+---@field frames_in integer        frames received
+---@field frames_out integer       frames sent
+---@field bytes_in integer
+---@field bytes_out integer
+---@field queued integer           offline actions waiting for the rejoin
+---@field dropped integer          offline actions dropped (queue full)
+---@field connects integer         connections opened
+---@field reconnects integer       reconnect attempts
+---@field pings integer
+---@field pongs integer
+---@field rtt? number              the last ping round trip, seconds
+---@field last_close_code? integer
+---@field last_close_reason? string
+---@field callbacks integer        handlers run
+---@field callback_errors integer  handlers (and workflows) that raised
+---@field ignored integer          frames for channels closed here
+---@field malformed integer        frames that were not valid Xano frames
+---@field duplicates integer       history items dropped as already delivered
+
+-- The codes of a policy set table, sorted; nil and why when it is bad.
+local function code_list(codes)
+  local list = {}
+  for code, on in pairs(codes) do
+    if type(code) ~= "number" or code % 1 ~= 0 or code < 100 or code > 4999 then
+      return nil, "bad code " .. tostring(code)
+    end
+    if on then list[#list + 1] = code end
+  end
+  if #list > 64 then return nil, "at most 64 codes" end
+  table.sort(list)
+  return list
 end
 
 ---@class xano.realtime.Client
@@ -109,6 +183,7 @@ function M.new(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'new' (options table expected, got " .. type(opts) .. ")", 2)
   end
+  known_keys(opts, "")
   local url = opt(opts, "url", "string")
   if not url then error("bad option 'url' (string expected, got nil)", 2) end
   local tls, host, port = parse_url(url)
@@ -125,34 +200,32 @@ function M.new(opts)
     error("bad option 'token' (not usable as a WebSocket subprotocol)", 2)
   end
   local rc = opt(opts, "reconnect", "table", {})
+  known_keys(rc, "reconnect.")
   local tlso = opt(opts, "tls", "table", {})
-  local verify = tlso.verify
-  if verify == nil then verify = true end
-  if type(verify) ~= "boolean" then error("bad option 'tls.verify' (boolean expected)", 2) end
-  if tlso.ca_file ~= nil and type(tlso.ca_file) ~= "string" then
-    error("bad option 'tls.ca_file' (string expected)", 2)
-  end
-  local codes = rc.codes or M.reconnect_codes
-  if type(codes) ~= "table" then error("bad option 'reconnect.codes' (table expected)", 2) end
+  known_keys(tlso, "tls.")
+  local verify = opt(tlso, "verify", "boolean", true, "tls.verify")
+  local ca_file = opt(tlso, "ca_file", "string", nil, "tls.ca_file")
+  local codes = opt(rc, "codes", "table", M.reconnect_codes, "reconnect.codes")
+  local _, codes_err = code_list(codes)
+  if codes_err then error("bad option 'reconnect.codes' (" .. codes_err .. ")", 2) end
 
-  local initial = positive(rc, "initial", 1)
-  local max = positive(rc, "max", 60)
+  local initial = positive(rc, "initial", 1, false, "reconnect.initial")
+  local max = positive(rc, "max", 60, false, "reconnect.max")
   if max < initial then error("bad option 'reconnect.max' (must be >= reconnect.initial)", 2) end
-  local queue_limit = positive(opts, "queue_limit", DEFAULTS.queue_limit, true)
-  if queue_limit % 1 ~= 0 then error("bad option 'queue_limit' (integer expected)", 2) end
+  local queue_limit = positive(opts, "queue_limit", DEFAULTS.queue_limit, true, nil, true)
 
   local h = core.client{
     host = host, port = port, path = "/rt/" .. canonical, tls = tls,
-    verify = verify, ca_file = tlso.ca_file, token = token,
+    verify = verify, ca_file = ca_file, token = token,
     reconnect_initial = initial, reconnect_max = max,
-    stable_after = positive(rc, "stable", 10),
+    stable_after = positive(rc, "stable", 10, false, "reconnect.stable"),
     ping_interval = positive(opts, "ping_interval", DEFAULTS.ping_interval, true),
     ping_timeout = positive(opts, "ping_timeout", DEFAULTS.ping_timeout),
     connect_timeout = positive(opts, "connect_timeout", DEFAULTS.connect_timeout),
     queue_limit = queue_limit,
-    send_limit = positive(opts, "send_limit", DEFAULTS.send_limit),
-    max_frame = positive(opts, "max_frame", DEFAULTS.max_frame),
-    in_limit = positive(opts, "in_limit", DEFAULTS.in_limit),
+    send_limit = positive(opts, "send_limit", DEFAULTS.send_limit, false, nil, true),
+    max_frame = positive(opts, "max_frame", DEFAULTS.max_frame, false, nil, true),
+    in_limit = positive(opts, "in_limit", DEFAULTS.in_limit, false, nil, true),
   }
   local self = setmetatable({
     _core = h,
@@ -185,6 +258,7 @@ function Client:_check()
 end
 
 --- The WebSocket URL the client connects to.
+---@return string
 function Client:url()
   return self._url
 end
@@ -238,9 +312,12 @@ end
 ---@param filter? {event?: "join"|"leave"}
 ---@return integer id
 function Client:on(action, fn, filter)
-  return self._handlers:add(action, fn, filter, 2)
+  -- not a tail call: the error level counts this frame
+  local id = self._handlers:add(action, fn, filter, 2)
+  return id
 end
 
+--- Removes a handler registered with on(); true when it was there.
 ---@param id integer
 ---@return boolean
 function Client:off(id)
@@ -267,6 +344,7 @@ local STATUS = {
 }
 
 --- "idle" | "connecting" | "connected" | "disconnected" | "closed"
+---@return xano.realtime.Status
 function Client:status()
   if self._closed then return "closed" end
   return STATUS[self._core:state()]
@@ -274,6 +352,7 @@ end
 
 --- Descriptor readable while events wait for this client (for luv,
 --- cqueues, nginx, game engines); poll the client when it is.
+---@return integer fd
 function Client:fd()
   self:_check()
   return self._core:fd()
@@ -281,6 +360,7 @@ end
 
 --- Seconds until a waiting workflow times out (nil when none): a host loop
 --- that watches fd() should also poll the client by then.
+---@return number|nil seconds
 function Client:timeout()
   return workflow.next_due()
 end
@@ -290,7 +370,9 @@ end
 function Client:set_token(token)
   self:_check()
   if token ~= nil and (type(token) ~= "string" or token == "" or token:find("[%s,%c\128-\255]")) then
-    error("bad argument #1 to 'set_token' (token string or nil expected)", 2)
+    error("bad argument #1 to 'set_token' (token string or nil expected, got " ..
+      (type(token) == "string" and (token == "" and "empty string" or "a string with spaces, commas or control characters")
+       or type(token)) .. ")", 2)
   end
   self._core:set_token(token)
   local st = self._core:state()
@@ -315,15 +397,8 @@ function Client:set_reconnect_codes(codes)
   if type(codes) ~= "table" then
     error("bad argument #1 to 'set_reconnect_codes' (table expected, got " .. type(codes) .. ")", 2)
   end
-  local list = {}
-  for code, on in pairs(codes) do
-    if type(code) ~= "number" or code % 1 ~= 0 or code < 100 or code > 4999 then
-      error("bad argument #1 to 'set_reconnect_codes' (bad code " .. tostring(code) .. ")", 2)
-    end
-    if on then list[#list + 1] = code end
-  end
-  if #list > 64 then error("bad argument #1 to 'set_reconnect_codes' (at most 64 codes)", 2) end
-  table.sort(list)
+  local list, err = code_list(codes)
+  if not list then error("bad argument #1 to 'set_reconnect_codes' (" .. err .. ")", 2) end
   self._core:set_policy(list)
   self._codes = {}
   for i = 1, #list do self._codes[list[i]] = true end
@@ -331,6 +406,7 @@ end
 
 --- Frames in and out, queued and dropped actions, reconnects, the last
 --- close code and reason, the ping round trip, callback counters.
+---@return xano.realtime.Stats
 function Client:stats()
   self:_check()
   local s = self._core:stats()
@@ -364,6 +440,7 @@ end
 function Client:_channel_opened(ch, join)
   self._open[ch.name] = ch
   self._nopen = self._nopen + 1
+  self._stop_pending = false
   self._core:set_join(ch._tag, join)
   if self._core:state() == "open" and self._connected then
     -- joined now, on the live link: it still hears that it is connected
@@ -389,7 +466,13 @@ function Client:_channel_closed(ch, leave)
         :format(#dropped, ch.name), { dropped = frames }))
     end
   end
-  if self._nopen == 0 then self._core:stop() end
+  if self._nopen == 0 then
+    -- the socket closes at the next poll unless a channel opens first:
+    -- closing and reopening a channel in one step (WeWeb's Open channel
+    -- on an open channel) keeps the socket
+    self._stop_pending = true
+    self._core:post()
+  end
 end
 
 function Client:_send(ch, frame, what)
@@ -486,16 +569,64 @@ local function history_items(ev)
   return type(p) == "table" and type(p.history) == "table" and p.history or nil
 end
 
+-- A JSON array as cjson decodes it: keys 1..n only ([] and {} look alike).
+local function is_list(v)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for k in pairs(v) do
+    if type(k) ~= "number" then return false end
+    n = n + 1
+  end
+  return n == #v
+end
+
+local function is_object(v)
+  return type(v) == "table" and (next(v) == nil or not is_list(v))
+end
+
+local function absent(v)
+  return v == nil or v == json.null
+end
+
+-- What is wrong with the known fields of a decoded frame; nil when they
+-- have the types the protocol gives them.  Such a frame reaches the app
+-- as an error event only, and changes no presence or history state.
+local function bad_field(ev)
+  local o, c, p, a = ev.options, ev.client, ev.payload, ev.action
+  if not absent(o) and not is_object(o) then return "options is not an object" end
+  if not absent(c) and not is_object(c) then return "client is not an object" end
+  if a == "presence_full" then
+    if not is_object(p) or not is_list(p.presence) then
+      return "presence_full without a payload.presence list"
+    end
+  elseif a == "presence_update" then
+    local e = is_object(p) and p.presence
+    if not is_object(e) or type(e.socketId) ~= "string" then
+      return "presence_update without a payload.presence entry with a socketId"
+    end
+  elseif a == "history" then
+    if not is_object(p) or not is_list(p.history) then
+      return "history without a payload.history list"
+    end
+  elseif a == "error" then
+    if not is_object(p) or type(p.message) ~= "string" then
+      return "error without a string payload.message"
+    end
+  end
+  return nil
+end
+
+local function sample(text)
+  return #text > 200 and text:sub(1, 200) .. "..." or text
+end
+
 -- A frame from the server, decoded, for an open channel.
 function Client:_on_channel_frame(ch, ev)
   local action = ev.action
   if action == "message" then
     if ch._history then ch._history:seen(ev) end
   elseif action == "presence_full" then
-    if ch._presence_on then
-      local p = ev.payload
-      ch._presence:replace(type(p) == "table" and p.presence)
-    end
+    if ch._presence_on then ch._presence:replace(ev.payload.presence) end
   elseif action == "presence_update" then
     if ch._presence_on then ch._presence:apply(ev.payload) end
   elseif action == "history" then
@@ -536,6 +667,18 @@ function Client:_on_frame(text)
     return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: options.channel is not a string",
       { frame = #text > 200 and text:sub(1, 200) .. "..." or text }))
   end
+  local ch = name ~= nil and self._open[name] or nil
+  if name ~= nil and not ch then
+    -- a channel closed here: frames still in flight are not for the app
+    self._counters.ignored = self._counters.ignored + 1
+    return 0
+  end
+  local bad = bad_field(ev)
+  if bad then
+    self._counters.malformed = self._counters.malformed + 1
+    return self:_dispatch_error(ch, self:_error(ch, "malformed frame from the server: " .. bad,
+      { frame = sample(text) }))
+  end
   if name == nil then
     -- no channel named: it concerns the connection, not one channel
     ev.channel = nil
@@ -543,12 +686,6 @@ function Client:_on_frame(text)
     return self:_dispatch(nil, ev)
   end
   ev.channel = name
-  local ch = self._open[name]
-  if not ch then
-    -- a channel closed here: frames still in flight are not for the app
-    self._counters.ignored = self._counters.ignored + 1
-    return 0
-  end
   return self:_on_channel_frame(ch, ev)
 end
 
@@ -564,6 +701,10 @@ function Client:_handle(kind, a, b, s1)
   elseif kind == "error" then
     return self:_dispatch_error(nil, self:_error(nil, s1, { kind = ERROR_NAMES[a] }))
   elseif kind == "local" then
+    if self._stop_pending then
+      self._stop_pending = false
+      if self._nopen == 0 then self._core:stop() end
+    end
     local p = self._pending
     self._pending = {}
     local n = 0
@@ -597,15 +738,22 @@ end
 
 local MAX_EVENTS_PER_POLL = 10000
 
+-- An optional number of seconds: nil or >= 0.  NaN is refused: the C core
+-- turns a timeout into milliseconds, and run(NaN) would never end.
+local function check_seconds(v, fname)
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
+    error("bad argument #1 to '" .. fname .. "' (non-negative number expected, got " ..
+      (type(v) == "number" and tostring(v) or type(v)) .. ")", 3)
+  end
+end
+
 --- Runs the callbacks that are ready; waits up to timeout seconds (default
 --- 0) for the first.  Returns how many callbacks ran.
 ---@param timeout? number
 ---@return integer
 function Client:poll(timeout)
+  check_seconds(timeout, "poll")
   if self._closed then return 0 end
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-    error("bad argument #1 to 'poll' (non-negative number expected)", 2)
-  end
   local h = self._core
   local n = workflow.run_due()
   if timeout and timeout > 0 and n == 0 then
@@ -626,9 +774,7 @@ end
 ---@param seconds? number
 ---@return integer
 function Client:run(seconds)
-  if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0) then
-    error("bad argument #1 to 'run' (non-negative number expected)", 2)
-  end
+  check_seconds(seconds, "run")
   local deadline = seconds and now() + seconds
   local n = 0
   while not self._closed do
@@ -639,6 +785,8 @@ function Client:run(seconds)
   return n
 end
 
+--- True once close() was called.
+---@return boolean
 function Client:is_closed()
   return self._closed
 end
@@ -658,6 +806,7 @@ function Client:close()
     workflow.cancel(ch, "closed")
   end
   self._open, self._nopen = {}, 0
+  workflow.drop(self._report) -- its sleeping workflows end with it
   self._closed = true
   clients[self] = nil
   h:close()
@@ -672,6 +821,7 @@ Client.__gc = Client.close
 ---@param timeout? number
 ---@return integer
 function M.poll(timeout)
+  check_seconds(timeout, "poll")
   local n = workflow.run_due()
   if timeout and timeout > 0 and n == 0 then
     local due = workflow.next_due()
@@ -680,5 +830,28 @@ function M.poll(timeout)
   for c in pairs(clients) do n = n + c:poll(0) end
   return n
 end
+
+-- A method called with a dot (client.poll(1)) or on another value raises a
+-- clear error, the way Lua's own methods do, instead of "attempt to index a
+-- nil value".  The check tail-calls the method, so the error levels the
+-- methods use still point at the app's line.
+local function guard_self(class, what)
+  local names = {}
+  for name, fn in pairs(class) do
+    if type(fn) == "function" and not name:find("^_") then names[#names + 1] = name end
+  end
+  for i = 1, #names do
+    local name = names[i]
+    local fn = class[name]
+    class[name] = function(self, ...)
+      if getmetatable(self) ~= class then
+        error("calling '" .. name .. "' on bad self (" .. what .. " expected, got " .. type(self) .. ")", 2)
+      end
+      return fn(self, ...)
+    end
+  end
+end
+guard_self(Client, "xano.realtime client")
+guard_self(Channel, "xano.realtime channel")
 
 return M

@@ -38,6 +38,7 @@ function M:apply(payload)
     return false
   end
   local e, list = payload.presence, self.list
+  if e.socketId == nil then return false end
   local at = index_of(list, e.socketId)
   if payload.action == "join" then
     if at then list[at] = e else list[#list + 1] = e end

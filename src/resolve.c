@@ -1,0 +1,206 @@
+/*
+ * resolve.c - host names resolved off the service thread.
+ *
+ * Debian's libwebsockets 4.1.6 resolves names with a blocking
+ * getaddrinfo() on the thread that connects, which would stall every
+ * other connection of the Lua state for as long as a name server takes.
+ * So a client hands lws a numeric address: a short-lived thread resolves
+ * the name and posts the answer back as a command.  Answers are cached for
+ * a minute, and clients that want the same name wait for one lookup.
+ */
+#include "rt.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define DNS_TTL_US (60 * LWS_US_PER_SEC)
+
+struct xrt_dns {
+	struct xrt_dns *next;
+	char *host;
+	char addr[INET6_ADDRSTRLEN];
+	int64_t expires;	/* lws_now_usecs() */
+	int pending;
+};
+
+typedef struct dns_job {
+	xrt_loop *loop;
+	char *host;
+} dns_job;
+
+int
+xrt_is_numeric_host(const char *host)
+{
+	unsigned char b[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
+}
+
+static void *
+resolver_main(void *arg)
+{
+	dns_job *job = arg;
+	struct addrinfo hints, *res = NULL;
+	char addr[INET6_ADDRSTRLEN] = "", err[128] = "";
+	int r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	r = getaddrinfo(job->host, NULL, &hints, &res);
+	if (r) {
+		snprintf(err, sizeof(err), "%s", gai_strerror(r));
+	} else {
+		/* lws tries one address: an IPv4 one when there is one, since
+		 * a name like localhost often lists ::1 first for servers that
+		 * listen on 127.0.0.1 only */
+		struct addrinfo *ai, *pick = NULL;
+
+		for (ai = res; ai && !pick; ai = ai->ai_next)
+			if (ai->ai_family == AF_INET)
+				pick = ai;
+		for (ai = res; ai && !pick; ai = ai->ai_next)
+			if (ai->ai_family == AF_INET6)
+				pick = ai;
+		if (!pick)
+			snprintf(err, sizeof(err), "no address");
+		else if (pick->ai_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr,
+				  addr, sizeof(addr));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)pick->ai_addr)->sin_addr,
+				  addr, sizeof(addr));
+	}
+	if (res)
+		freeaddrinfo(res);
+
+	/* a = 1 when resolved; buf = the name, buf2 = address or error */
+	xrt_loop_cmd(job->loop, XCMD_RESOLVED, NULL, addr[0] ? 1 : 0, 0,
+		     xrt_buf_from(job->host, strlen(job->host)),
+		     addr[0] ? xrt_buf_from(addr, strlen(addr)) :
+			       xrt_buf_from(err, strlen(err)));
+	xrt_loop_unref(job->loop);
+	free(job->host);
+	free(job);
+	return NULL;
+}
+
+static struct xrt_dns *
+find(xrt_loop *loop, const char *host)
+{
+	struct xrt_dns *d;
+
+	for (d = loop->dns; d; d = d->next)
+		if (!strcmp(d->host, host))
+			return d;
+	return NULL;
+}
+
+/* Service thread.  Returns the cached address of host, or NULL: then
+ * *pending is set when an answer will come (XCMD_RESOLVED), and err says
+ * why not otherwise. */
+const char *
+xrt_resolve(xrt_loop *loop, const char *host, int *pending, char *err,
+	    size_t errlen)
+{
+	struct xrt_dns *d = find(loop, host);
+	pthread_attr_t attr;
+	pthread_t t;
+	dns_job *job;
+
+	*pending = 0;
+	if (d && d->addr[0] && d->expires > lws_now_usecs())
+		return d->addr;
+	if (d && d->pending) {
+		*pending = 1;
+		return NULL;
+	}
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (!d || !(d->host = strdup(host))) {
+			free(d);
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+		d->next = loop->dns;
+		loop->dns = d;
+	}
+	job = calloc(1, sizeof(*job));
+	if (!job || !(job->host = strdup(host))) {
+		free(job);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	job->loop = loop;
+	xrt_loop_ref(loop);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, resolver_main, job)) {
+		pthread_attr_destroy(&attr);
+		xrt_loop_unref(loop);
+		free(job->host);
+		free(job);
+		snprintf(err, errlen, "cannot start a resolver thread");
+		return NULL;
+	}
+	pthread_attr_destroy(&attr);
+	d->pending = 1;
+	*pending = 1;
+	return NULL;
+}
+
+/* Service thread: an answer came; keep it and tell the clients waiting. */
+void
+xrt_resolved(xrt_loop *loop, xrt_item *cmd)
+{
+	const char *host = (const char *)xrt_buf_data(cmd->buf);
+	const char *res = cmd->buf2 ? (const char *)xrt_buf_data(cmd->buf2) : "";
+	struct xrt_dns *d = find(loop, host);
+	xrt_client **waiting;
+	xrt_endpoint *ep;
+	size_t n, i;
+
+	if (d) {
+		d->pending = 0;
+		if (cmd->a) {
+			snprintf(d->addr, sizeof(d->addr), "%s", res);
+			d->expires = lws_now_usecs() + DNS_TTL_US;
+		} else {
+			d->addr[0] = '\0';
+		}
+	}
+	/* The clients this thread still holds cannot be freed under us (the
+	 * Lua thread may free the others at any time), but one may let go
+	 * while told: list them first. */
+	pthread_mutex_lock(&loop->mu);
+	for (ep = loop->eps, n = 0; ep; ep = ep->next)
+		if (ep->type == XRT_CLIENT && !ep->service_done &&
+		    ((xrt_client *)ep)->resolving)
+			n++;
+	waiting = n ? malloc(n * sizeof(*waiting)) : NULL;
+	for (ep = loop->eps, n = 0; waiting && ep; ep = ep->next)
+		if (ep->type == XRT_CLIENT && !ep->service_done &&
+		    ((xrt_client *)ep)->resolving)
+			waiting[n++] = (xrt_client *)ep;
+	pthread_mutex_unlock(&loop->mu);
+	for (i = 0; i < n; i++)
+		xrt_client_resolved(waiting[i], host, cmd->a ? res : NULL, res);
+	free(waiting);
+}
+
+void
+xrt_dns_free(xrt_loop *loop)
+{
+	struct xrt_dns *d;
+
+	while ((d = loop->dns)) {
+		loop->dns = d->next;
+		free(d->host);
+		free(d);
+	}
+}
