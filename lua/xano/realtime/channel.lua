@@ -19,6 +19,13 @@ local workflow = require "xano.realtime.workflow"
 ---@field options? table  the options the sender used
 ---@field payload any     the data
 ---@field client? table   the sender: {socketId, extras, permissions={dbo_id,row_id}}
+---@field rejoin? boolean  on a "history" after a reconnect: payload.history holds only what is new
+---                        (payload.duplicates: how many were dropped; payload.gap_possible)
+
+---@class xano.realtime.PresenceEntry
+---@field socketId string  the client's socket id (the target of send_to)
+---@field extras table     what its token says about it ({} for anonymous clients)
+---@field permissions {dbo_id: integer, row_id: integer|string}  its auth table and row (0, 0: anonymous)
 
 ---@class xano.realtime.Channel
 ---@field name string
@@ -56,6 +63,7 @@ function Channel:__tostring()
 end
 
 --- The options the channel was created with.
+---@return xano.realtime.ChannelOptions
 function Channel:options()
   return { presence = self._presence_on, history = self._history_on, queue_offline = self._queue }
 end
@@ -68,7 +76,9 @@ end
 ---@param filter? {event?: "join"|"leave"}
 ---@return integer id
 function Channel:on(action, fn, filter)
-  return self._handlers:add(action, fn, filter, 2)
+  -- not a tail call: the error level counts this frame
+  local id = self._handlers:add(action, fn, filter, 2)
+  return id
 end
 
 --- Removes a handler registered with on(); true when it was there.
@@ -81,6 +91,8 @@ function Channel:off(id)
   return self._handlers:remove(id)
 end
 
+--- True between open() and close().
+---@return boolean
 function Channel:is_open()
   return self._open
 end
@@ -116,10 +128,10 @@ local function send(self, frame, what)
   return self._client:_send(self, frame, what)
 end
 
-local function encode_check(fn, ...)
+local function encode_check(argn, fname, fn, ...)
   local ok, frame = pcall(fn, ...)
   if not ok then
-    error("bad argument #1 to 'send' (payload cannot be encoded as JSON: " ..
+    error("bad argument #" .. argn .. " to '" .. fname .. "' (payload cannot be encoded as JSON: " ..
       tostring(frame):gsub("^.-: ", "") .. ")", 3)
   end
   return frame
@@ -147,7 +159,7 @@ function Channel:send(payload, opts)
     end
     auth = opts.authenticated
   end
-  return send(self, encode_check(json.message, self.name, payload, auth), "message")
+  return send(self, encode_check(1, "send", json.message, self.name, payload, auth), "message")
 end
 
 --- Send a private message to one client of the channel.
@@ -161,7 +173,7 @@ function Channel:send_to(socket_id, payload)
       (socket_id == "" and "empty string" or type(socket_id)) .. ")", 2)
   end
   check_open(self, "send_to()")
-  return send(self, encode_check(json.private, self.name, socket_id, payload), "private message")
+  return send(self, encode_check(2, "send_to", json.private, self.name, socket_id, payload), "private message")
 end
 
 --- Request history: the reply arrives as a "history" event.
@@ -174,7 +186,7 @@ end
 
 --- Get presence: a copy of who is in the channel, and whether the list is
 --- stale (the connection is down; it is replaced on the rejoin).
----@return table[] list
+---@return xano.realtime.PresenceEntry[] list
 ---@return boolean stale
 function Channel:presence()
   if not self._presence_on then
@@ -193,11 +205,14 @@ function Channel:wait(action, timeout)
   if action ~= nil and type(action) ~= "string" then
     error("bad argument #1 to 'wait' (action name expected, got " .. type(action) .. ")", 2)
   end
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-    error("bad argument #2 to 'wait' (non-negative number expected)", 2)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
+    error("bad argument #2 to 'wait' (non-negative number expected, got " ..
+      (type(timeout) == "number" and tostring(timeout) or type(timeout)) .. ")", 2)
   end
   if not self._open then return nil, "closed" end
-  return workflow.wait(self, action, timeout)
+  -- not a tail call: the error level counts this frame
+  local ev, err = workflow.wait(self, action, timeout, 2)
+  return ev, err
 end
 
 return Channel

@@ -3,6 +3,8 @@
 --- registration order, each handler as a workflow.
 local workflow = require "xano.realtime.workflow"
 
+local type, pairs, tostring, error, getmetatable = type, pairs, tostring, error, getmetatable
+
 local M = {}
 M.__index = M
 
@@ -12,31 +14,50 @@ function M.new()
   return setmetatable({ list = {} }, M)
 end
 
---- on(action, fn [, filter]) or on(fn): returns an id for off().
---- filter.event = "join" | "leave" keeps presence_update events of that kind.
+--- on(action, fn [, filter]) or on(fn [, filter]): returns an id for off().
+--- filter.event = "join" | "leave" keeps the presence_update events of that
+--- kind (WeWeb's "Event type" condition); it applies to presence_update
+--- handlers and to all-action handlers, which it narrows to presence_update.
 function M:add(action, fn, filter, level)
   level = (level or 1) + 1
-  if type(action) == "function" and fn == nil then
-    action, fn = nil, action
+  local fpos = "#3" -- where the filter is: #2 after a function alone
+  if type(action) == "function" or (getmetatable(action) and getmetatable(action).__call) then
+    if fn ~= nil and type(fn) ~= "table" then
+      error("bad argument #2 to 'on' (filter table or nothing expected after a function, got " ..
+        type(fn) .. ")", level)
+    end
+    action, fn, filter = nil, action, fn
+    fpos = "#2"
   end
   if action ~= nil and type(action) ~= "string" then
     error("bad argument #1 to 'on' (action name or function expected, got " .. type(action) .. ")", level)
   end
+  if action == "" then
+    error("bad argument #1 to 'on' (action name expected, got empty string)", level)
+  end
   if type(fn) ~= "function" and not (getmetatable(fn) and getmetatable(fn).__call) then
     error("bad argument #2 to 'on' (function expected, got " .. type(fn) .. ")", level)
   end
+  local event
   if filter ~= nil then
     if type(filter) ~= "table" then
-      error("bad argument #3 to 'on' (table expected, got " .. type(filter) .. ")", level)
+      error("bad argument " .. fpos .. " to 'on' (filter table expected, got " .. type(filter) .. ")", level)
     end
-    local e = filter.event
-    if e ~= nil and e ~= "join" and e ~= "leave" then
-      error("bad argument #3 to 'on' (filter.event must be \"join\" or \"leave\")", level)
+    for k in pairs(filter) do
+      if k ~= "event" then
+        error("bad argument " .. fpos .. " to 'on' (unknown filter '" .. tostring(k) .. "'; only 'event' is known)", level)
+      end
+    end
+    event = filter.event
+    if event ~= nil and event ~= "join" and event ~= "leave" then
+      error("bad argument " .. fpos .. " to 'on' (filter.event must be \"join\" or \"leave\")", level)
+    end
+    if event ~= nil and action ~= nil and action ~= "presence_update" then
+      error("bad argument " .. fpos .. " to 'on' (filter.event applies to presence_update, not " .. action .. ")", level)
     end
   end
   next_id = next_id + 1
-  self.list[#self.list + 1] = { id = next_id, action = action, fn = fn,
-                                event = filter and filter.event }
+  self.list[#self.list + 1] = { id = next_id, action = action, fn = fn, event = event }
   return next_id
 end
 
@@ -56,7 +77,7 @@ local function matches(h, ev)
   if h.action ~= nil and h.action ~= ev.action then return false end
   if h.event then
     local p = ev.payload
-    return type(p) == "table" and p.action == h.event
+    return ev.action == "presence_update" and type(p) == "table" and p.action == h.event
   end
   return true
 end

@@ -2,44 +2,97 @@
 --- (realtime.sleep, ch:wait) without blocking the loop, the way a WeWeb
 --- workflow waits between its actions.  Coroutines are reused when a handler
 --- returns without waiting, so a plain handler costs one resume.  Nothing
---- here runs by itself: the poll of a client resumes what is due.
+--- here runs by itself: the poll of a client resumes what is due, and a
+--- poll with a timeout sleeps no longer than the next timer (next_due).
+---
+--- A parked workflow is resumed exactly once per wait: an event, a
+--- timeout or a cancel takes it off the lists before it runs, and what it
+--- parks while running waits for the next event or the next poll.  A
+--- handler that waits is never handed the event it is handling.
 local core = require "xano.realtime.core"
 
 local create, resume, yield, running, status =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running, coroutine.status
+
+-- OpenResty: coroutine.* are ngx_lua's wrappers, which tie a coroutine to
+-- the request or timer that created it, and a coroutine inherits that
+-- request; a pooled or parked workflow resumed from a later one would use
+-- a request that is gone and crash the worker.  So workflows use the plain
+-- functions ngx_lua keeps (coroutine._create ...), and each resume hands
+-- the coroutine the request of whoever resumes it (thread.exdata), so that
+-- ngx.log and the like work in handlers, and no ngx coroutine context
+-- (thread.exdata2): handlers must not call yielding ngx APIs (cosockets,
+-- ngx.sleep); they can start an ngx.timer.at(0, fn) for that.
+if rawget(_G, "ngx") and coroutine._create then
+  create, resume, yield, status =
+    coroutine._create, coroutine._resume, coroutine._yield, coroutine._status
+  local has_ex, exdata = pcall(require, "thread.exdata")
+  local has_ex2, exdata2 = pcall(require, "thread.exdata2")
+  if has_ex then
+    local NULL = has_ex2 and require("ffi").cast("void *", 0)
+    local function enter(r, ...)
+      exdata(r)
+      if has_ex2 then exdata2(NULL) end
+      return ...
+    end
+    local raw_create, raw_resume, raw_yield = create, resume, yield
+    create = function(f) return raw_create(function(r, ...) return f(enter(r, ...)) end) end
+    resume = function(co, ...) return raw_resume(co, exdata(), ...) end
+    yield = function(...) return enter(raw_yield(...)) end
+  end
+end
 local traceback = debug.traceback
+local type, tostring, error, setmetatable, getmetatable, sort =
+  type, tostring, error, setmetatable, getmetatable, table.sort
 local now = core.now
 
 local M = {}
 
-local DONE = {}
-local ours = setmetatable({}, { __mode = "k" }) -- coroutines we run
+local DONE = {}                                     -- a handler returned
+local REQUEST = {}                                  -- metatable of sleep/wait requests
+local ours = setmetatable({}, { __mode = "k" })     -- coroutines we run
+local started_by = setmetatable({}, { __mode = "k" }) -- coroutine -> the event its handler got
 local pool = {}
 local POOL_MAX = 32
 
-local sleepers = {} -- { at = time, co = coroutine, report = fn }
-local waiters = {}  -- { target = obj, action = s, at = time|nil, co = , report = }
+local sleepers = {} -- requests { at =, co =, report =, seq = }
+local waiters = {}  -- requests { target =, action =, at = (or nil), co =, report =, seq = }
+local seq = 0
 
 local function worker(fn, a)
   while true do
     fn(a)
+    fn, a = nil, nil -- a pooled coroutine keeps no handler or event alive
     fn, a = yield(DONE)
   end
 end
 
--- Runs co until it finishes a handler or waits; report(err, tb) gets errors.
+-- Runs co until it finishes a handler or parks; report(err, tb) gets errors.
 local function step(co, report, ...)
   local ok, r = resume(co, ...)
   if not ok then
+    started_by[co] = nil
     report(r, traceback(co, tostring(r)))
     return
   end
   if r == DONE then
+    started_by[co] = nil
     if #pool < POOL_MAX and status(co) == "suspended" then pool[#pool + 1] = co end
     return
   end
-  -- a wait request
-  r.co, r.report = co, report
+  if type(r) ~= "table" or getmetatable(r) ~= REQUEST then
+    -- a bare coroutine.yield() in a handler: the workflow cannot go on
+    started_by[co] = nil
+    local msg = "a workflow yielded (" .. tostring(r) .. ") outside realtime.sleep() or wait(); " ..
+      "it was stopped"
+    report(msg, traceback(co, msg))
+    return
+  end
+  seq = seq + 1
+  r.co, r.report, r.seq = co, report, seq
+  -- a handler that waits wants the next event, not the one it is handling
+  -- (which is handed to the waiters right after the handlers)
+  r.skip = started_by[co]
   if r.kind == "sleep" then
     sleepers[#sleepers + 1] = r
   else
@@ -56,93 +109,108 @@ function M.invoke(fn, arg, report)
     co = create(worker)
     ours[co] = true
   end
+  started_by[co] = arg
   step(co, report, fn, arg)
 end
 
-local function in_workflow(what)
+local function in_workflow(what, level)
   local co, main = running()
   if not co or main or not ours[co] then
-    error(what .. " can only be called from an event handler or a workflow", 3)
+    error(what .. " can only be called from an event handler or a workflow", level + 1)
   end
 end
 
 --- Suspends the calling workflow for seconds.
+---@param seconds number
 function M.sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
     error("bad argument #1 to 'sleep' (non-negative number expected, got " ..
       (type(seconds) == "number" and tostring(seconds) or type(seconds)) .. ")", 2)
   end
-  in_workflow("realtime.sleep")
-  yield({ kind = "sleep", at = now() + seconds })
+  in_workflow("realtime.sleep", 2)
+  yield(setmetatable({ kind = "sleep", at = now() + seconds }, REQUEST))
 end
 
 --- Suspends the calling workflow until target delivers an event whose
 --- action matches (any action when nil), or the timeout passes.  Returns
---- the event, or nil and "timeout".
-function M.wait(target, action, timeout)
-  in_workflow("wait")
-  return yield({ kind = "wait", target = target, action = action,
-                 at = timeout and now() + timeout or nil })
+--- the event, or nil and "timeout".  level: where misuse is reported.
+function M.wait(target, action, timeout, level)
+  in_workflow("wait", (level or 1) + 1)
+  return yield(setmetatable({ kind = "wait", target = target, action = action,
+                              at = timeout and now() + timeout or nil }, REQUEST))
+end
+
+-- Takes the requests of list for which pick(r) is true off it; returns them.
+local function take(list, pick)
+  local out, keep = {}, 0
+  local n = #list
+  for i = 1, n do
+    local r = list[i]
+    list[i] = nil
+    if pick(r) then
+      out[#out + 1] = r
+    else
+      keep = keep + 1
+      list[keep] = r
+    end
+  end
+  return out
 end
 
 --- Hands an event to the workflows waiting on target for it; returns how
---- many were resumed.
+--- many were resumed.  A workflow that waits again waits for a later event.
 function M.deliver(target, ev)
-  local n, i = 0, 1
-  while i <= #waiters do
-    local w = waiters[i]
-    if w.target == target and (w.action == nil or w.action == ev.action) then
-      table.remove(waiters, i)
-      step(w.co, w.report, ev)
-      n = n + 1
-    else
-      i = i + 1
-    end
-  end
-  return n
+  if #waiters == 0 then return 0 end
+  local ready = take(waiters, function(w)
+    return w.target == target and w.skip ~= ev and (w.action == nil or w.action == ev.action)
+  end)
+  for i = 1, #ready do step(ready[i].co, ready[i].report, ev) end
+  return #ready
 end
 
---- Wakes waiters of target with nil, reason (e.g. the channel closed).
+--- Wakes the waiters of target with nil, reason (e.g. the channel closed).
 function M.cancel(target, reason)
-  local i = 1
-  while i <= #waiters do
-    local w = waiters[i]
-    if w.target == target then
-      table.remove(waiters, i)
-      step(w.co, w.report, nil, reason)
-    else
-      i = i + 1
-    end
-  end
+  if #waiters == 0 then return 0 end
+  local ready = take(waiters, function(w) return w.target == target end)
+  for i = 1, #ready do step(ready[i].co, ready[i].report, nil, reason) end
+  return #ready
 end
 
---- Resumes what is due; returns how many resumed.
+--- Forgets, without resuming them, the parked workflows whose errors go to
+--- report (the workflows of a client that closed).  Returns how many.
+function M.drop(report)
+  local n = #take(sleepers, function(r) return r.report == report end)
+  return n + #take(waiters, function(r) return r.report == report end)
+end
+
+local function by_time(x, y)
+  if x.at ~= y.at then return x.at < y.at end
+  return x.seq < y.seq
+end
+
+--- Resumes what is due (sleeps over, waits timed out), oldest timer
+--- first; returns how many resumed.
 function M.run_due()
   if #sleepers == 0 and #waiters == 0 then return 0 end
-  local t, n = now(), 0
-  local i = 1
-  while i <= #sleepers do
-    local s = sleepers[i]
-    if s.at <= t then
-      table.remove(sleepers, i)
-      step(s.co, s.report)
-      n = n + 1
+  local t = now()
+  local due = function(r) return r.at ~= nil and r.at <= t end
+  local ready = take(sleepers, due)
+  local timed_out = take(waiters, due)
+  for i = 1, #timed_out do
+    timed_out[i].timed_out = true
+    ready[#ready + 1] = timed_out[i]
+  end
+  if #ready == 0 then return 0 end
+  sort(ready, by_time)
+  for i = 1, #ready do
+    local r = ready[i]
+    if r.timed_out then
+      step(r.co, r.report, nil, "timeout")
     else
-      i = i + 1
+      step(r.co, r.report)
     end
   end
-  i = 1
-  while i <= #waiters do
-    local w = waiters[i]
-    if w.at and w.at <= t then
-      table.remove(waiters, i)
-      step(w.co, w.report, nil, "timeout")
-      n = n + 1
-    else
-      i = i + 1
-    end
-  end
-  return n
+  return #ready
 end
 
 --- Seconds until the next timer (nil when none).
