@@ -1,24 +1,36 @@
 # lua-xano-realtime
 #
 #   make                 build the C core for Lua 5.4 (build/5.4/xano/realtime/core.so)
-#   make LUA=luajit      the same for LuaJIT (also lua5.1, lua5.3)
-#   make test            run the specs; the last line reads "N passed, N failed"
+#   make LUA=luajit      the same for LuaJIT (build/luajit; also lua5.1, lua5.3)
+#   make test            run the specs on every Lua of TEST_LUAS (lua5.4 luajit);
+#                        the last line sums the runs: "N passed, N failed"
+#   make test LUA=lua5.3 SPEC=spec/x_spec.lua   one Lua, some specs
+#   make embed           the game-loop host of examples/embed (Lua 5.4)
 #   make check           strict build (-Werror), then the specs
 #   make demo            the support-chat story on the bundled server
+#   make bench           benchmarks vs the JS SDK and raw libwebsockets (bench/README.md)
 #   make deps            install what is missing from Debian (as root)
+#   make sanitize        the specs on an ASan + UBSan build (see "C hygiene" below)
+#   make tsan            the threaded specs on a TSan build
+#   make valgrind        memcheck over a client's whole life
+#   make fuzz            the libFuzzer targets of fuzz/, FUZZ_SECONDS each
 #   make install         into PREFIX (or DESTDIR), LuaRocks-style variables
 
 LUA         ?= lua5.4
 PKG_CONFIG  ?= pkg-config
 PREFIX      ?= /usr/local
 
-# Lua version and headers for the chosen interpreter
+# Lua version and headers for the chosen interpreter.  LuaJIT has the 5.1
+# API and installs into the 5.1 tree, but builds in its own directory: its
+# headers differ from Lua 5.1's, and make would take one build for the other.
 ifeq ($(LUA),luajit)
   LUA_VERSION ?= 5.1
   LUA_PC      ?= luajit
+  LUA_TAG     ?= luajit
 else
   LUA_VERSION ?= $(patsubst lua%,%,$(LUA))
   LUA_PC      ?= lua$(LUA_VERSION)
+  LUA_TAG     ?= $(LUA_VERSION)
 endif
 LUA_INCDIR  ?=
 LUA_CFLAGS  ?= $(if $(LUA_INCDIR),-I$(LUA_INCDIR),$(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null))
@@ -37,11 +49,24 @@ WARN        ?= -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes
 LIBFLAG     ?= -shared
 SANITIZE    ?=
 
-BUILD       ?= build/$(LUA_VERSION)$(if $(SANITIZE),-$(SANITIZE))
+BUILD       ?= build/$(LUA_TAG)$(if $(SANITIZE),-$(SANITIZE))
 SRC         := $(wildcard src/*.c)
 OBJ         := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 MOD         := $(BUILD)/xano/realtime/core.so
 BUSTED      ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
+
+# the Lua interpreters a plain "make test" runs the specs on
+TEST_LUAS   ?= lua5.4 luajit
+
+# the game-loop host (examples/embed): embeds Lua 5.4, loads build/5.4
+EMBED_HOST  := build/embed/xrt-host
+EMBED_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+EMBED_LIBS  ?= $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null || echo -llua5.4)
+
+# $(call build_for,LUA,TAG,VERSION,PKG): the module for another Lua, in
+# build/TAG, whatever this make was given for its own Lua
+build_for = $(MAKE) --no-print-directory LUA=$(1) LUA_TAG=$(2) LUA_VERSION=$(3) LUA_PC=$(4) \
+	LUA_INCDIR= LUA_CFLAGS="$$($(PKG_CONFIG) --cflags $(4))" SANITIZE= WERROR=$(WERROR) BUILD=build/$(2) all
 
 all: $(MOD)
 
@@ -54,13 +79,35 @@ $(MOD): $(OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LIBFLAG) $(LDFLAGS) $(SANFLAGS) -o $@ $(OBJ) $(LWS_LIBS) -lpthread
 
+$(EMBED_HOST): examples/embed/host.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $(EMBED_CFLAGS) $< -o $@ \
+	  $(LDFLAGS) $(EMBED_LIBS) -lm
+
+embed:
+	@$(call build_for,lua5.4,5.4,5.4,lua5.4)
+	@$(MAKE) --no-print-directory WERROR=$(WERROR) $(EMBED_HOST)
+
+# What the host specs start besides the Lua under test: the LuaJIT build
+# (nginx loads it) and the game-loop host with the Lua 5.4 build.
+hosts: embed
+	@$(call build_for,luajit,luajit,5.1,luajit)
+
 # test and demo first install what a fresh Debian machine lacks (.ci/deps).
 # The specs run against the build tree; busted's report ends with the line
-# "N passed, N failed" (spec/support/summary.lua).
+# "N passed, N failed" (spec/support/summary.lua).  Without LUA on the
+# command line, test runs once per Lua of TEST_LUAS and .ci/test-matrix
+# prints the sum of the runs as the last line.
+ifeq ($(origin LUA),file)
 test:
 	@bash .ci/deps
-	@$(MAKE) --no-print-directory all
+	@bash .ci/test-matrix '$(MAKE) --no-print-directory test WERROR=$(WERROR) SPEC="$(SPEC)"' $(TEST_LUAS)
+else
+test:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory WERROR=$(WERROR) all hosts
 	XRT_BUILD=$(BUILD) XRT_LUA=$(LUA) $(LUA) $(BUSTED) $(SPEC)
+endif
 
 check: WERROR = -Werror
 check: clean all test
@@ -81,7 +128,124 @@ install: all
 	install -m 644 lua/xano/realtime/*.lua $(DESTDIR)$(INST_LUADIR)/xano/realtime/
 	install -m 755 bin/xano-realtime-server $(DESTDIR)$(INST_BINDIR)/xano-realtime-server
 
+# make bench: every benchmark of bench/README.md side by side (about ten
+# minutes; XRT_BENCH_QUICK=1 for a small run).  Installs what it lacks from
+# Debian (.ci/deps plus BENCH_PACKAGES), builds this library for Lua 5.4
+# and, when it can, LuaJIT, then the benchmark programs, and writes
+# bench/results/*.json, bench/results/latest.png and bench/README.md.
+BENCH_PACKAGES ?= gnuplot-nox
+BENCH_CFLAGS   ?= -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
+BENCH_TOOLS    := build/bench/relay_server build/bench/raw_client build/bench/5.4/xrt_bench.so
+
+build/bench/relay_server: bench/relay_server.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) $(LWS_CFLAGS) $< -o $@ $(LWS_LIBS)
+
+build/bench/raw_client: bench/raw_client.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) $(LWS_CFLAGS) $< -o $@ $(LWS_LIBS) -lm -lpthread
+
+build/bench/5.4/xrt_bench.so: bench/benchutil.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -fPIC $(LIBFLAG) $$($(PKG_CONFIG) --cflags lua5.4) $< -o $@
+
+build/bench/luajit/xrt_bench.so: bench/benchutil.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -fPIC $(LIBFLAG) $$($(PKG_CONFIG) --cflags luajit) $< -o $@
+
+bench:
+	@XRT_DEPS_EXTRA="$(BENCH_PACKAGES)" bash .ci/deps
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@$(MAKE) --no-print-directory $(BENCH_TOOLS)
+	@{ $(MAKE) --no-print-directory LUA=luajit all && \
+	   $(MAKE) --no-print-directory build/bench/luajit/xrt_bench.so; } >/dev/null 2>&1 || \
+	  echo "bench: no LuaJIT build (make LUA=luajit failed): LuaJIT is left out" >&2
+	XRT_BENCH_COMMAND="make bench" sh bench/run.sh
+
+# ------------------------------------------------------------- C hygiene
+# make sanitize   the core built with ASan + UBSan (build/5.4-asan), the
+#                 whole suite run under it on Lua 5.4
+# make tsan       the core built with TSan (build/5.4-tsan), the threaded
+#                 specs (TSAN_SPECS) run under it
+# make valgrind   memcheck over a client's whole life (spec/support/lifecycle.lua)
+# make fuzz       each libFuzzer target of fuzz/ for FUZZ_SECONDS (default 60)
+#
+# lua5.4 is not instrumented.  ASan: the runtime is preloaded
+# (LD_PRELOAD of gcc's libasan.so), and every process the specs start
+# inherits it, which they survive; LeakSanitizer is off, since busted
+# exits without closing the Lua state (leaks are make valgrind's job).
+# UBSan findings abort.  TSan cannot be preloaded (children such as
+# /bin/sh crash under it), so make tsan builds build/5.4-tsan/lua, a
+# minimal interpreter linked with the TSan runtime (tools/sanlua.c), and
+# leaves out the specs that start lua5.4 itself on the build under test
+# (server_cli_spec.lua).  Debian 12: gcc 12 (libasan8, libubsan1,
+# libtsan2 come with it); the fuzzers need clang 14 and
+# libclang-rt-14-dev, which make fuzz installs when missing.
+SAN_CC       ?= gcc
+ASAN_FLAGS   ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN_FLAGS   ?= -fsanitize=thread -fno-omit-frame-pointer
+SAN_CFLAGS   ?= -O1 -g
+ASAN_ENV     ?= ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV     ?= TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+TSAN_SPECS   ?= $(filter-out spec/server_cli_spec.lua,$(sort $(wildcard spec/client_*_spec.lua spec/server_*_spec.lua))) \
+                spec/core_lifecycle_spec.lua spec/faults_spec.lua spec/flood_spec.lua spec/security_spec.lua
+VALGRIND     ?= valgrind --leak-check=full --errors-for-leak-kinds=definite,possible \
+                --show-leak-kinds=definite,possible --error-exitcode=1 --num-callers=30
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+FUZZERS      := ws http utf8 queue
+FUZZ_BUILD   := build/fuzz
+FUZZ_PACKAGES ?= clang libclang-rt-14-dev
+
+# the interpreter linked with a sanitizer runtime (SANFLAGS), in the build
+$(BUILD)/lua: tools/sanlua.c
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) $(SANFLAGS) $$($(PKG_CONFIG) --cflags lua5.4) $< -o $@ \
+	  $$($(PKG_CONFIG) --libs lua5.4)
+
+sanitize:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory LUA=lua5.4 all hosts
+	@$(MAKE) --no-print-directory LUA=lua5.4 SANITIZE=asan CC=$(SAN_CC) CFLAGS="$(SAN_CFLAGS)" \
+	  SANFLAGS="$(ASAN_FLAGS)" all
+	$(ASAN_ENV) LD_PRELOAD=$$($(SAN_CC) -print-file-name=libasan.so) XRT_SANITIZE=asan \
+	  XRT_BUILD=build/5.4-asan XRT_LUA=lua5.4 lua5.4 $(BUSTED) $(SPEC)
+
+tsan:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@$(MAKE) --no-print-directory LUA=lua5.4 SANITIZE=tsan CC=$(SAN_CC) CFLAGS="$(SAN_CFLAGS)" \
+	  SANFLAGS="$(TSAN_FLAGS)" all build/5.4-tsan/lua
+	$(TSAN_ENV) XRT_SANITIZE=tsan XRT_BUILD=build/5.4-tsan XRT_LUA=build/5.4-tsan/lua \
+	  build/5.4-tsan/lua $(BUSTED) $(or $(SPEC),$(TSAN_SPECS))
+
+valgrind:
+	@XRT_DEPS_EXTRA=valgrind bash .ci/deps
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	$(VALGRIND) lua5.4 spec/support/lifecycle.lua build/5.4
+
+$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/queue.c src/rt.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LWS_CFLAGS) $< src/wsframe.c src/queue.c -o $@ $(LWS_LIBS)
+
+# Each target starts from its seeds (fuzz/corpus/NAME) and what earlier
+# runs found (build/fuzz/corpus/NAME); a crash stops make and leaves its
+# input in build/fuzz/NAME-crash-*.
+fuzz:
+	@XRT_DEPS_EXTRA="$(FUZZ_PACKAGES)" bash .ci/deps
+	@$(MAKE) --no-print-directory $(FUZZERS:%=$(FUZZ_BUILD)/%_fuzz)
+	@for t in $(FUZZERS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/$$t- $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t \
+	    > $(FUZZ_BUILD)/$$t.log 2>&1 || { tail -n 60 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
+	  grep -E '^(stat::number_of_executed_units|Done)' $(FUZZ_BUILD)/$$t.log | tail -n 1; \
+	done
+
 clean:
 	rm -rf build
 
-.PHONY: all test check demo deps install clean
+.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz

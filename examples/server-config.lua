@@ -1,5 +1,5 @@
 -- An example config for bin/xano-realtime-server (and server.start{
--- config_file = ...}).  It uses every key; docs/server.md explains them.
+-- config_file = ...}).  It uses every key; the README ("The local server") explains them.
 --
 --   bin/xano-realtime-server --port 8080 --config examples/server-config.lua
 --
@@ -62,7 +62,7 @@ return {
     },
   },
 
-  -- replace any error message (names: docs/server.md)
+  -- replace any error message (names: the README, "The local server")
   errors = {
     unknown_channel = "unknown channel",
     not_joined = "join the channel first",

@@ -11,7 +11,8 @@ local Channel = require "xano.realtime.channel"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
 
-local type, pairs, tostring, setmetatable, error = type, pairs, tostring, setmetatable, error
+local type, pairs, tostring, setmetatable = type, pairs, tostring, setmetatable
+local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
 local now = core.now
 
 ---@alias xano.realtime.Status "idle"|"connecting"|"connected"|"disconnected"|"closed"

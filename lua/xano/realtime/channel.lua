@@ -7,6 +7,7 @@ local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
+local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
 
 ---@class xano.realtime.ChannelOptions
 ---@field presence? boolean       Listen to Presence: keep who is in the channel

@@ -3,7 +3,8 @@
 --- registration order, each handler as a workflow.
 local workflow = require "xano.realtime.workflow"
 
-local type, pairs, tostring, error, getmetatable = type, pairs, tostring, error, getmetatable
+local type, pairs, tostring, getmetatable = type, pairs, tostring, getmetatable
+local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
 
 local M = {}
 M.__index = M
@@ -93,18 +94,28 @@ end
 
 --- Runs every matching handler; returns how many ran.
 function M:dispatch(ev, report)
-  local list, n = self.list, 0
-  if #list == 0 then return 0 end
-  -- a handler may add or remove handlers: run over a snapshot
-  local run = {}
+  local list = self.list
+  local first, run
+  -- a handler may add or remove handlers: run over a snapshot (a table
+  -- only when more than one matches: this runs for every frame)
   for i = 1, #list do
-    if matches(list[i], ev) then run[#run + 1] = list[i].fn end
+    local h = list[i]
+    if matches(h, ev) then
+      if not first then
+        first = h.fn
+      else
+        run = run or { first }
+        run[#run + 1] = h.fn
+      end
+    end
   end
-  for i = 1, #run do
-    workflow.invoke(run[i], ev, report)
-    n = n + 1
+  if not run then
+    if not first then return 0 end
+    workflow.invoke(first, ev, report)
+    return 1
   end
-  return n
+  for i = 1, #run do workflow.invoke(run[i], ev, report) end
+  return #run
 end
 
 return M

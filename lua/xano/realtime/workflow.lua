@@ -42,8 +42,9 @@ if rawget(_G, "ngx") and coroutine._create then
   end
 end
 local traceback = debug.traceback
-local type, tostring, error, setmetatable, getmetatable, sort =
-  type, tostring, error, setmetatable, getmetatable, table.sort
+local type, tostring, setmetatable, getmetatable, sort =
+  type, tostring, setmetatable, getmetatable, table.sort
+local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
 local now = core.now
 
 local M = {}

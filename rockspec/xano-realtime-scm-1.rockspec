@@ -1,0 +1,71 @@
+-- LuaRocks: builds the C core with the "builtin" back-end (no Makefile on
+-- the user's side) from the same sources as the Makefile.
+--
+--   luarocks --lua-version=5.4 make rockspec/xano-realtime-scm-1.rockspec
+--
+-- Offline with Debian's packages: lua-cjson from Debian is not a rock, so
+-- LuaRocks does not see it; add --deps-mode=none (spec/luarocks_spec.lua
+-- does) and the installed module finds Debian's cjson on its usual path.
+rockspec_format = "3.0"
+package = "xano-realtime"
+version = "scm-1"
+
+source = {
+  -- set to the published repository; "luarocks make" builds the checkout
+  url = "git+https://github.com/OWNER/lua-xano-realtime.git",
+}
+
+description = {
+  summary = "Xano Realtime client (C core, one service thread per Lua state) and a local server",
+  detailed = [[
+A Xano Realtime client for Lua 5.1-5.4 and LuaJIT: channels over one shared
+WebSocket, presence, history, an offline queue, reconnects with jitter and
+pings, driven by a C service thread (libwebsockets) so that a game loop or
+an nginx worker only ever calls poll(0).  Also a local Xano-compatible
+realtime server (xano.realtime.server, bin/xano-realtime-server).
+]],
+  license = "MIT",
+  labels = { "websocket", "realtime", "xano", "openresty", "luajit" },
+}
+
+dependencies = {
+  "lua >= 5.1, < 5.5",
+  "lua-cjson >= 2.1",
+}
+
+external_dependencies = {
+  LIBWEBSOCKETS = { header = "libwebsockets.h", library = "websockets" },
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["xano.realtime.core"] = {
+      sources = {
+        "src/client.c", "src/loop.c", "src/lua_client.c", "src/lua_core.c",
+        "src/lua_server.c", "src/queue.c", "src/resolve.c", "src/server.c",
+        "src/wsframe.c",
+      },
+      defines = { "_GNU_SOURCE" },
+      libraries = { "websockets", "ssl", "crypto", "pthread" },
+      incdirs = { "src", "$(LIBWEBSOCKETS_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(LIBWEBSOCKETS_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+    },
+    ["xano.realtime"] = "lua/xano/realtime.lua",
+    ["xano.realtime.channel"] = "lua/xano/realtime/channel.lua",
+    ["xano.realtime.compat"] = "lua/xano/realtime/compat.lua",
+    ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",
+    ["xano.realtime.history"] = "lua/xano/realtime/history.lua",
+    ["xano.realtime.json"] = "lua/xano/realtime/json.lua",
+    ["xano.realtime.presence"] = "lua/xano/realtime/presence.lua",
+    ["xano.realtime.server"] = "lua/xano/realtime/server.lua",
+    ["xano.realtime.workflow"] = "lua/xano/realtime/workflow.lua",
+  },
+  install = {
+    bin = { ["xano-realtime-server"] = "bin/xano-realtime-server" },
+  },
+}
+
+test_dependencies = { "busted" }
+test = { type = "busted" }

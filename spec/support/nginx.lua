@@ -1,0 +1,147 @@
+-- nginx for the specs: starts the OpenResty example (examples/openresty)
+-- in a prefix of its own, talks HTTP to it on 127.0.0.1, and looks at its
+-- processes from outside (/proc: workers, threads, sockets).
+local socket = require "socket"
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson"
+local P = require "support.proc"
+
+package.path = "examples/openresty/?.lua;" .. package.path
+local launch = require "launch"
+
+local N = { launch = launch }
+
+N.LUAJIT_BUILD = os.getenv("XRT_BUILD_LUAJIT") or "build/luajit"
+
+-- Starts nginx; o as for launch.start (url, workers, template, vars, env).
+-- Returns a handle; N.stop(handle) ends it whatever state it is in.
+function N.start(o)
+  local so = io.open(N.LUAJIT_BUILD .. "/xano/realtime/core.so", "r")
+  assert(so, N.LUAJIT_BUILD .. "/xano/realtime/core.so is missing: make LUA=luajit builds it")
+  so:close()
+  local prefix = P.tmpdir("nginx")
+  o.prefix = prefix
+  local cfg, err = launch.start(o)
+  if not cfg then
+    P.rmdir(prefix)
+    error("nginx did not start: " .. tostring(err), 2)
+  end
+  cfg.env = o.env
+  cfg.master = launch.master_pid(cfg)
+  assert(cfg.master, "no pid file")
+  return cfg
+end
+
+-- nginx -s SIGNAL for this instance.
+function N.signal(h, sig)
+  return launch.nginx(h, "-s " .. sig, h.env)
+end
+
+-- The live worker processes of the master (sorted pids).
+function N.workers(h)
+  return P.select("ppid", h.master)
+end
+
+function N.error_log(h)
+  return P.read(h.prefix .. "/logs/error.log") or ""
+end
+
+-- Raises if the error log shows a worker that crashed or any error,
+-- alert or emergency line (a worker killed by a signal is restarted by the
+-- master, so the HTTP side alone would not show it).
+function N.assert_clean_log(h)
+  local log = N.error_log(h)
+  for line in log:gmatch("[^\n]+") do
+    if line:find("exited on signal", 1, true) or line:find("%[error%]") or
+       line:find("%[crit%]") or line:find("%[alert%]") or line:find("%[emerg%]") then
+      error("nginx error log:\n" .. log, 2)
+    end
+  end
+end
+
+-- Stops nginx (quit, then TERM/KILL for what is left after a bounded
+-- wait) and removes its prefix.  Safe on a half-started or stopped one.
+function N.stop(h)
+  if not h or h.stopped then return end
+  h.stopped = true
+  local function left()
+    local n = #N.workers(h)
+    if P.alive(h.master) then n = n + 1 end
+    return n
+  end
+  if left() > 0 then
+    N.signal(h, "quit")
+    local deadline = socket.gettime() + 10
+    while left() > 0 and socket.gettime() < deadline do socket.select(nil, nil, 0.02) end
+    for _, pid in ipairs(N.workers(h)) do os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+    if P.alive(h.master) then os.execute("kill -KILL " .. h.master .. " 2>/dev/null") end
+  end
+  if not os.getenv("XRT_KEEP_NGINX") then P.rmdir(h.prefix) end
+end
+
+-- One HTTP request (Connection: close) to nginx.  Returns the status, the
+-- decoded JSON body (or the raw text), and the seconds it took.
+function N.request(h, method, path, body)
+  local out = {}
+  local t0 = socket.gettime()
+  local ok, code = http.request{
+    url = h.base .. path, method = method,
+    headers = body and { ["content-type"] = "application/json", ["content-length"] = #body } or nil,
+    source = body and ltn12.source.string(body) or nil,
+    sink = ltn12.sink.table(out),
+    create = function()
+      local s = socket.tcp()
+      s:settimeout(5)
+      return s
+    end,
+  }
+  local took = socket.gettime() - t0
+  local text = table.concat(out)
+  if not ok then return nil, code, took end
+  local okj, v = pcall(cjson.decode, text)
+  return code, okj and v or text, took
+end
+
+function N.get(h, path) return N.request(h, "GET", path) end
+function N.post(h, path, t) return N.request(h, "POST", path, cjson.encode(t)) end
+
+-- Threads of a process (the entries of /proc/PID/task).
+function N.threads(pid)
+  local s = P.read("/proc/" .. pid .. "/status")
+  return s and tonumber(s:match("\nThreads:%s*(%d+)"))
+end
+
+-- The socket inodes a process holds (from its /proc/PID/fd links).
+function N.socket_inodes(pid)
+  local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd 2>/dev/null", "r"))
+  local list = {}
+  for ino in p:read("*a"):gmatch("socket:%[(%d+)%]") do list[#list + 1] = ino end
+  p:close()
+  return list
+end
+
+-- TCP sockets of the machine whose remote end is 127.0.0.1:port, as
+-- { inode = state } (state "01" is ESTABLISHED), from /proc/net/tcp.
+function N.tcp_to(port)
+  local text = P.read("/proc/net/tcp") or ""
+  local t = {}
+  local want = ("0100007F:%04X"):format(port)
+  for line in text:gmatch("[^\n]+") do
+    local rem, st, ino = line:match("^%s*%d+:%s+%x+:%x+%s+(%x+:%x+)%s+(%x+)%s+%S+%s+%S+%s+%S+%s+%S+%s+%S+%s+(%d+)")
+    if rem == want and ino ~= "0" then t[ino] = st end
+  end
+  return t
+end
+
+-- How many of pid's sockets are connected to 127.0.0.1:port.
+function N.connections(pid, port)
+  local tcp = N.tcp_to(port)
+  local n = 0
+  for _, ino in ipairs(N.socket_inodes(pid)) do
+    if tcp[ino] == "01" then n = n + 1 end
+  end
+  return n
+end
+
+return N
