@@ -1,4 +1,4 @@
--- docs/hosts.md: every snippet marked "<!-- snippet: NAME -->" runs here
+-- The README's "Running inside a host": every snippet marked "<!-- snippet: NAME -->" runs here
 -- exactly as the document shows it, against the local server: the plain
 -- script, luv and cqueues with the Lua under test, the game script in the
 -- game-loop host, the nginx part in nginx.
@@ -12,7 +12,7 @@ local BUILD = os.getenv("XRT_BUILD") or "build/5.4"
 local HOST = os.getenv("XRT_HOST") or "build/embed/xrt-host"
 
 local function snippets()
-  local text = assert(P.read("docs/hosts.md"), "docs/hosts.md missing")
+  local text = assert(P.read("README.md"), "README.md missing")
   local t = {}
   for name, lang, body in text:gmatch("<!%-%- snippet: ([%w_-]+) %-%->\n```(%w+)\n(.-\n)```") do
     t[name] = { lang = lang, body = body }
@@ -38,7 +38,7 @@ uwsgi_temp_path temp/uwsgi;
 scgi_temp_path temp/scgi;
 ]]
 
-describe("docs/hosts.md", function()
+describe("the README's host snippets", function()
   local srv, proc, ng, dir
   local doc = snippets()
 
