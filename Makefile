@@ -174,15 +174,18 @@ bench:
 # (LD_PRELOAD of gcc's libasan.so), and every process the specs start
 # inherits it, which they survive; LeakSanitizer is off, since busted
 # exits without closing the Lua state (leaks are make valgrind's job).
-# UBSan findings abort.  TSan cannot be preloaded (children such as
-# /bin/sh crash under it), so make tsan builds build/5.4-tsan/lua, a
-# minimal interpreter linked with the TSan runtime (tools/sanlua.c), and
+# UBSan findings abort; float-cast-overflow, which gcc leaves out of
+# -fsanitize=undefined, catches a number of seconds or bytes too big for
+# the integer the core keeps it in.  TSan cannot be preloaded (children
+# such as /bin/sh crash under it), so make tsan builds build/5.4-tsan/lua,
+# a minimal interpreter linked with the TSan runtime (tools/sanlua.c), and
 # leaves out the specs that start lua5.4 itself on the build under test
 # (server_cli_spec.lua).  Debian 12: gcc 12 (libasan8, libubsan1,
 # libtsan2 come with it); the fuzzers need clang 14 and
 # libclang-rt-14-dev, which make fuzz installs when missing.
 SAN_CC       ?= gcc
-ASAN_FLAGS   ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ASAN_FLAGS   ?= -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
+                -fno-omit-frame-pointer
 TSAN_FLAGS   ?= -fsanitize=thread -fno-omit-frame-pointer
 SAN_CFLAGS   ?= -O1 -g
 ASAN_ENV     ?= ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
