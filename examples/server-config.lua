@@ -12,6 +12,7 @@ return {
   max_frame = 65536,               -- larger client frames: close 1009
   unknown_token = "anonymous",     -- or "refuse": HTTP 401 at the upgrade
   ping_interval = 30,              -- seconds between WebSocket pings to idle clients
+  -- tls = { cert = "server.pem", key = "server.key" },  -- serve wss:// instead of ws://
 
   -- opaque token strings and the identity each one stands for
   tokens = {

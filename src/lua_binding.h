@@ -24,6 +24,14 @@ typedef struct xrt_ep_handle {
 	xrt_loop_handle *lh;
 } xrt_ep_handle;
 
+/* Limits for xrt_opt_num: seconds, and counts or byte sizes (2^53). */
+#define XRT_MAX_SECONDS 1e9
+#define XRT_MAX_COUNT 9007199254740992.0
+
+double xrt_opt_num(lua_State *L, int t, const char *k, double def, double max);
+const char *xrt_opt_str(lua_State *L, int t, const char *k, const char *def);
+int xrt_opt_bool(lua_State *L, int t, const char *k, int def);
+
 xrt_loop_handle *xrt_lua_loop(lua_State *L);
 void xrt_lua_ep_opened(lua_State *L, xrt_ep_handle *h);
 void xrt_lua_ep_closed(lua_State *L, xrt_ep_handle *h);

@@ -35,61 +35,6 @@ check_open(lua_State *L)
 	return (xrt_client *)ch->h.ep;
 }
 
-/* Limits of the numeric options: the core turns them into int64_t
- * microseconds or size_t bytes, where NaN, infinity or a negative value
- * would be undefined behaviour. */
-#define MAX_SECONDS 1e9
-#define MAX_COUNT 9007199254740992.0	/* 2^53 */
-
-static double
-opt_num(lua_State *L, int t, const char *k, double def, double max)
-{
-	double v;
-
-	lua_getfield(L, t, k);
-	if (lua_isnil(L, -1))
-		v = def;
-	else if (lua_type(L, -1) != LUA_TNUMBER)
-		return luaL_error(L, "option '%s': number expected, got %s", k,
-				  luaL_typename(L, -1));
-	else
-		v = lua_tonumber(L, -1);
-	lua_pop(L, 1);
-	if (!(v >= 0 && v <= max))	/* NaN fails too */
-		return luaL_error(L, "option '%s': out of range (0 to %.17g)", k,
-				  max);
-	return v;
-}
-
-/* The string stays valid while the options table is on the stack. */
-static const char *
-opt_str(lua_State *L, int t, const char *k, const char *def)
-{
-	const char *v;
-
-	lua_getfield(L, t, k);
-	if (lua_isnil(L, -1))
-		v = def;
-	else if (lua_type(L, -1) != LUA_TSTRING)
-		return luaL_error(L, "option '%s': string expected, got %s", k,
-				  luaL_typename(L, -1)), NULL;
-	else
-		v = lua_tostring(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
-static int
-opt_bool(lua_State *L, int t, const char *k, int def)
-{
-	int v;
-
-	lua_getfield(L, t, k);
-	v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
 /* core.client(options) */
 static int
 client_new(lua_State *L)
@@ -100,26 +45,26 @@ client_new(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&o, 0, sizeof(o));
-	o.host = opt_str(L, 1, "host", NULL);
+	o.host = xrt_opt_str(L, 1, "host", NULL);
 	if (!o.host)
 		return luaL_error(L, "option 'host' is required");
-	o.port = (int)opt_num(L, 1, "port", 443, 65535);
-	o.path = opt_str(L, 1, "path", "/");
-	o.tls = opt_bool(L, 1, "tls", 1);
-	o.verify = opt_bool(L, 1, "verify", 1);
-	o.ca_file = opt_str(L, 1, "ca_file", NULL);
-	o.token = opt_str(L, 1, "token", NULL);
-	o.reconnect_initial = opt_num(L, 1, "reconnect_initial", 1, MAX_SECONDS);
-	o.reconnect_max = opt_num(L, 1, "reconnect_max", 60, MAX_SECONDS);
-	o.stable_after = opt_num(L, 1, "stable_after", 10, MAX_SECONDS);
-	o.ping_interval = opt_num(L, 1, "ping_interval", 30, MAX_SECONDS);
-	o.ping_timeout = opt_num(L, 1, "ping_timeout", 10, MAX_SECONDS);
-	o.connect_timeout = opt_num(L, 1, "connect_timeout", 20, MAX_SECONDS);
-	o.drain_timeout = opt_num(L, 1, "drain_timeout", 2, MAX_SECONDS);
-	o.queue_limit = (size_t)opt_num(L, 1, "queue_limit", 1000, MAX_COUNT);
-	o.send_limit = (size_t)opt_num(L, 1, "send_limit", 16 << 20, MAX_COUNT);
-	o.max_frame = (size_t)opt_num(L, 1, "max_frame", 1 << 20, MAX_COUNT);
-	o.in_limit = (size_t)opt_num(L, 1, "in_limit", 16 << 20, MAX_COUNT);
+	o.port = (int)xrt_opt_num(L, 1, "port", 443, 65535);
+	o.path = xrt_opt_str(L, 1, "path", "/");
+	o.tls = xrt_opt_bool(L, 1, "tls", 1);
+	o.verify = xrt_opt_bool(L, 1, "verify", 1);
+	o.ca_file = xrt_opt_str(L, 1, "ca_file", NULL);
+	o.token = xrt_opt_str(L, 1, "token", NULL);
+	o.reconnect_initial = xrt_opt_num(L, 1, "reconnect_initial", 1, XRT_MAX_SECONDS);
+	o.reconnect_max = xrt_opt_num(L, 1, "reconnect_max", 60, XRT_MAX_SECONDS);
+	o.stable_after = xrt_opt_num(L, 1, "stable_after", 10, XRT_MAX_SECONDS);
+	o.ping_interval = xrt_opt_num(L, 1, "ping_interval", 30, XRT_MAX_SECONDS);
+	o.ping_timeout = xrt_opt_num(L, 1, "ping_timeout", 10, XRT_MAX_SECONDS);
+	o.connect_timeout = xrt_opt_num(L, 1, "connect_timeout", 20, XRT_MAX_SECONDS);
+	o.drain_timeout = xrt_opt_num(L, 1, "drain_timeout", 2, XRT_MAX_SECONDS);
+	o.queue_limit = (size_t)xrt_opt_num(L, 1, "queue_limit", 1000, XRT_MAX_COUNT);
+	o.send_limit = (size_t)xrt_opt_num(L, 1, "send_limit", 16 << 20, XRT_MAX_COUNT);
+	o.max_frame = (size_t)xrt_opt_num(L, 1, "max_frame", 1 << 20, XRT_MAX_COUNT);
+	o.in_limit = (size_t)xrt_opt_num(L, 1, "in_limit", 16 << 20, XRT_MAX_COUNT);
 	luaL_argcheck(L, o.port > 0 && o.port < 65536, 1, "port out of range");
 
 	ch = lua_newuserdatauv(L, sizeof(*ch), 0);

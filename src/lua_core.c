@@ -111,6 +111,62 @@ xrt_lua_ep_closed(lua_State *L, xrt_ep_handle *h)
 	lua_pop(L, 1);
 }
 
+/* ------------------------------------------------ option readers */
+
+/* A number option of the table at t: def when absent; raises when it is
+ * not a number or not in [0, max].  The core turns these into int64_t
+ * microseconds or size_t bytes, where NaN, infinity or a negative value
+ * would be undefined behaviour. */
+double
+xrt_opt_num(lua_State *L, int t, const char *k, double def, double max)
+{
+	double v;
+
+	lua_getfield(L, t, k);
+	if (lua_isnil(L, -1))
+		v = def;
+	else if (lua_type(L, -1) != LUA_TNUMBER)
+		return luaL_error(L, "option '%s': number expected, got %s", k,
+				  luaL_typename(L, -1));
+	else
+		v = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	if (!(v >= 0 && v <= max))	/* NaN fails too */
+		return luaL_error(L, "option '%s': out of range (0 to %f)", k,
+				  (lua_Number)max);
+	return v;
+}
+
+/* A string option; the string stays valid while the table is on the
+ * stack. */
+const char *
+xrt_opt_str(lua_State *L, int t, const char *k, const char *def)
+{
+	const char *v;
+
+	lua_getfield(L, t, k);
+	if (lua_isnil(L, -1))
+		v = def;
+	else if (lua_type(L, -1) != LUA_TSTRING)
+		return luaL_error(L, "option '%s': string expected, got %s", k,
+				  luaL_typename(L, -1)), NULL;
+	else
+		v = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+int
+xrt_opt_bool(lua_State *L, int t, const char *k, int def)
+{
+	int v;
+
+	lua_getfield(L, t, k);
+	v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
 static const char *const event_names[] = {
 	NULL, "connected", "closed", "retry", "stopped", "frame", "error",
 	"listening", "upgrade", "request", "gone", "local"

@@ -31,40 +31,6 @@ check_open(lua_State *L)
 	return (xrt_server *)sh->h.ep;
 }
 
-static double
-opt_num(lua_State *L, const char *k, double def)
-{
-	double v;
-
-	lua_getfield(L, 1, k);
-	if (lua_isnil(L, -1))
-		v = def;
-	else if (lua_type(L, -1) != LUA_TNUMBER)
-		return luaL_error(L, "option '%s': number expected, got %s", k,
-				  luaL_typename(L, -1));
-	else
-		v = lua_tonumber(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
-static const char *
-opt_str(lua_State *L, const char *k, const char *def)
-{
-	const char *v;
-
-	lua_getfield(L, 1, k);
-	if (lua_isnil(L, -1))
-		v = def;
-	else if (lua_type(L, -1) != LUA_TSTRING)
-		return luaL_error(L, "option '%s': string expected, got %s", k,
-				  luaL_typename(L, -1)), NULL;
-	else
-		v = lua_tostring(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
 static void
 release(lua_State *L, server_handle *sh)
 {
@@ -90,16 +56,16 @@ server_new(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&o, 0, sizeof(o));
-	o.host = opt_str(L, "host", "127.0.0.1");
-	o.port = (int)opt_num(L, "port", 0);
-	o.max_frame = (size_t)opt_num(L, "max_frame", 1 << 20);
-	o.max_queue = (size_t)opt_num(L, "max_queue", 16 << 20);
-	o.max_head = (size_t)opt_num(L, "max_head", 16384);
-	o.max_body = (size_t)opt_num(L, "max_body", 1 << 20);
-	o.in_limit = (size_t)opt_num(L, "in_limit", 64 << 20);
-	o.ping_interval = opt_num(L, "ping_interval", 30);
-	o.cert = opt_str(L, "cert", NULL);
-	o.key = opt_str(L, "key", NULL);
+	o.host = xrt_opt_str(L, 1, "host", "127.0.0.1");
+	o.port = (int)xrt_opt_num(L, 1, "port", 0, 65535);
+	o.max_frame = (size_t)xrt_opt_num(L, 1, "max_frame", 1 << 20, XRT_MAX_COUNT);
+	o.max_queue = (size_t)xrt_opt_num(L, 1, "max_queue", 16 << 20, XRT_MAX_COUNT);
+	o.max_head = (size_t)xrt_opt_num(L, 1, "max_head", 16384, XRT_MAX_COUNT);
+	o.max_body = (size_t)xrt_opt_num(L, 1, "max_body", 1 << 20, XRT_MAX_COUNT);
+	o.in_limit = (size_t)xrt_opt_num(L, 1, "in_limit", 64 << 20, XRT_MAX_COUNT);
+	o.ping_interval = xrt_opt_num(L, 1, "ping_interval", 30, XRT_MAX_SECONDS);
+	o.cert = xrt_opt_str(L, 1, "cert", NULL);
+	o.key = xrt_opt_str(L, 1, "key", NULL);
 	luaL_argcheck(L, o.port >= 0 && o.port < 65536, 1, "port out of range");
 	luaL_argcheck(L, !o.cert == !o.key, 1, "cert and key go together");
 

@@ -482,8 +482,17 @@ on_rx(xrt_sock *k, const unsigned char *in, size_t len)
 		return;
 	}
 	if (k->phase == PH_HEAD) {
-		size_t hl = xrt_http_head_len((const char *)xrt_buf_data(k->head),
-					      k->head->len);
+		size_t hl;
+
+		/* A request starts with its method; anything else (a TLS
+		 * ClientHello on a plain port, say) is answered at once
+		 * rather than held until the head timeout. */
+		if (xrt_buf_data(k->head)[0] < 'A' || xrt_buf_data(k->head)[0] > 'Z') {
+			respond_text(k, 400, "not an HTTP request\n");
+			return;
+		}
+		hl = xrt_http_head_len((const char *)xrt_buf_data(k->head),
+				       k->head->len);
 
 		if (!hl) {
 			if (k->head->len > s->max_head)

@@ -206,6 +206,11 @@ function M.new(opts)
   known_keys(tlso, "tls.")
   local verify = opt(tlso, "verify", "boolean", true, "tls.verify")
   local ca_file = opt(tlso, "ca_file", "string", nil, "tls.ca_file")
+  if ca_file then
+    local f, why = io.open(ca_file, "r")
+    if not f then error("bad option 'tls.ca_file' (" .. tostring(why) .. ")", 2) end
+    f:close()
+  end
   local codes = opt(rc, "codes", "table", M.reconnect_codes, "reconnect.codes")
   local _, codes_err = code_list(codes)
   if codes_err then error("bad option 'reconnect.codes' (" .. codes_err .. ")", 2) end

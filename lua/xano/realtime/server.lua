@@ -167,7 +167,7 @@ end
 
 local CONFIG_KEYS = {
   canonical = true, admin_key = true, max_frame = true, unknown_token = true,
-  tokens = true, channels = true, errors = true, ping_interval = true,
+  tokens = true, channels = true, errors = true, ping_interval = true, tls = true,
 }
 
 -- Raises a clear error naming the first bad key of a config table.
@@ -189,8 +189,18 @@ function M.check_config(cfg)
   if cfg.max_frame ~= nil and (not is_integer(cfg.max_frame) or cfg.max_frame < 16) then
     config_error("max_frame must be an integer number of bytes, at least 16")
   end
-  if cfg.ping_interval ~= nil and (type(cfg.ping_interval) ~= "number" or cfg.ping_interval < 0) then
-    config_error("ping_interval must be a number of seconds (0 turns pings off)")
+  if cfg.ping_interval ~= nil and (type(cfg.ping_interval) ~= "number"
+      or not (cfg.ping_interval >= 0 and cfg.ping_interval <= 86400)) then
+    config_error("ping_interval must be a number of seconds, 0 (pings off) to 86400")
+  end
+  if cfg.tls ~= nil then
+    local t = cfg.tls
+    if type(t) ~= "table" or type(t.cert) ~= "string" or type(t.key) ~= "string" then
+      config_error("tls must be a table { cert = PEM file, key = PEM file }")
+    end
+    for k in pairs(t) do
+      if k ~= "cert" and k ~= "key" then config_error("tls.%s is not a known key", tostring(k)) end
+    end
   end
   if cfg.unknown_token ~= nil and cfg.unknown_token ~= "refuse" and cfg.unknown_token ~= "anonymous" then
     config_error("unknown_token must be \"refuse\" or \"anonymous\"")
@@ -934,11 +944,11 @@ function Server:check_open(what)
 end
 
 function Server:url()
-  return "ws://" .. self.authority .. self.path
+  return (self.tls and "wss://" or "ws://") .. self.authority .. self.path
 end
 
 function Server:base_url()
-  return "http://" .. self.authority
+  return (self.tls and "https://" or "http://") .. self.authority
 end
 
 function Server:fd()
@@ -1019,7 +1029,7 @@ end
 -- ------------------------------------------------------------------ start
 
 local START_KEYS = { host = true, port = true, canonical = true, config = true,
-  config_file = true, admin_key = true, max_frame = true, ping_interval = true }
+  config_file = true, admin_key = true, max_frame = true, ping_interval = true, tls = true }
 
 local function check_start_options(o)
   if type(o) ~= "table" then
@@ -1054,7 +1064,7 @@ local function merged_config(o)
     if not base then return nil, err end
   end
   for k, v in pairs(base or {}) do cfg[k] = v end
-  for _, k in ipairs({ "canonical", "admin_key", "max_frame", "ping_interval" }) do
+  for _, k in ipairs({ "canonical", "admin_key", "max_frame", "ping_interval", "tls" }) do
     if o[k] ~= nil then cfg[k] = o[k] end
   end
   return M.check_config(cfg)
@@ -1065,7 +1075,8 @@ local function authority(host, port)
   return host .. ":" .. port
 end
 
--- server.start{host=, port=, canonical=, config=|config_file=, admin_key=}
+-- server.start{host=, port=, canonical=, config=|config_file=, admin_key=,
+-- max_frame=, ping_interval=, tls={cert=, key=}}
 -- -> server, or nil and a message when it cannot listen or read the file.
 -- Raises on a bad option or a bad config.
 function M.start(o)
@@ -1074,13 +1085,16 @@ function M.start(o)
   local cfg, err = merged_config(o)
   if not cfg then return nil, err end
   local host = o.host or "127.0.0.1"
+  local tls = cfg.tls
   local h, lerr = core.server{ host = host, port = o.port or 0,
     max_frame = cfg.max_frame or DEFAULT_MAX_FRAME,
-    ping_interval = cfg.ping_interval or DEFAULT_PING_INTERVAL }
+    ping_interval = cfg.ping_interval or DEFAULT_PING_INTERVAL,
+    cert = tls and tls.cert, key = tls and tls.key }
   if not h then return nil, lerr end
 
   local self = setmetatable({}, Server)
   self.h = h
+  self.tls = tls and true or false
   self.host = host
   self.port = h:port()
   self.authority = authority(host, self.port)
