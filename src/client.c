@@ -12,6 +12,7 @@
 #include "rt.h"
 
 #include <openssl/x509.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,11 +650,14 @@ xrt_client_command(xrt_client *c, int kind)
 		break;
 
 	case XCMD_WRITE:
-		pthread_mutex_lock(&c->ep.loop->mu);
-		c->write_queued = 0;
-		pthread_mutex_unlock(&c->ep.loop->mu);
-		if (c->wsi && state == XRT_OPEN)
+		/* write_queued stays set until the writer finds nothing left */
+		if (c->wsi && state == XRT_OPEN) {
 			lws_callback_on_writable(c->wsi);
+		} else {
+			pthread_mutex_lock(&c->ep.loop->mu);
+			c->write_queued = 0;
+			pthread_mutex_unlock(&c->ep.loop->mu);
+		}
 		break;
 
 	case XCMD_RESUME:
@@ -685,6 +689,7 @@ on_established(xrt_client *c)
 	c->join_cursor = 0;
 	c->stats.connects++;
 	work = c->njoins || c->out.count;
+	c->write_queued = work;	/* the writer is busy exactly when there is work */
 	pthread_mutex_unlock(&c->ep.loop->mu);
 	xrt_ep_event(&c->ep, XEV_CONNECTED, 0, 0, NULL, NULL);
 	if (work)
@@ -767,12 +772,87 @@ on_receive(xrt_client *c, struct lws *wsi, const void *in, size_t len)
 	}
 }
 
+/* A batch of frames goes out in one write of at most this many bytes
+ * (lws sends up to its service buffer size, 4096, per write; a single
+ * larger frame is still written whole and lws buffers the rest). */
+#define XRT_BATCH_BYTES 4000
+#define XRT_BATCH_FRAMES 64
+
+/* Masking keys from the kernel's CSPRNG, 1024 at a time: lws would read
+ * /dev/urandom once per frame (RFC 6455 5.3 wants unpredictable keys). */
+static void
+mask_key(struct lws_context *ctx, unsigned char key[4])
+{
+	static __thread unsigned char pool[4096];
+	static __thread size_t pos = sizeof(pool);
+
+	if (pos + 4 > sizeof(pool)) {
+		size_t got = 0;
+
+		while (got < sizeof(pool)) {
+			ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got < sizeof(pool))	/* no entropy source: lws's way */
+			lws_get_random(ctx, pool, sizeof(pool));
+		pos = 0;
+	}
+	memcpy(key, pool + pos, 4);
+	pos += 4;
+}
+
+/* Appends one masked client text frame (RFC 6455 5.2) to *out. */
+static int
+append_frame(struct lws_context *ctx, xrt_buf **out, const unsigned char *p,
+	     size_t len)
+{
+	unsigned char *d, key[4];
+	size_t i, h = len < 126 ? 2 : len < 65536 ? 4 : 10;
+
+	if (xrt_buf_reserve(out, h + 4 + len) < 0)
+		return -1;
+	d = xrt_buf_data(*out) + (*out)->len;
+	d[0] = 0x80 | XRT_WS_TEXT;
+	if (h == 2) {
+		d[1] = (unsigned char)(0x80 | len);
+	} else if (h == 4) {
+		d[1] = 0x80 | 126;
+		d[2] = (unsigned char)(len >> 8);
+		d[3] = (unsigned char)len;
+	} else {
+		d[1] = 0x80 | 127;
+		for (i = 0; i < 8; i++)
+			d[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	}
+	mask_key(ctx, key);
+	memcpy(d + h, key, 4);
+	d += h + 4;
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w, m;
+		unsigned char k8[8] = { key[0], key[1], key[2], key[3],
+					key[0], key[1], key[2], key[3] };
+
+		memcpy(&w, p + i, 8);
+		memcpy(&m, k8, 8);
+		w ^= m;
+		memcpy(d + i, &w, 8);
+	}
+	for (; i < len; i++)
+		d[i] = p[i] ^ key[i & 3];
+	(*out)->len += h + 4 + len;
+	return 0;
+}
+
 static int
 on_writable(xrt_client *c, struct lws *wsi)
 {
-	xrt_item *it = NULL;
-	xrt_buf *frame = NULL;
-	int more, n;
+	xrt_item *batch[XRT_BATCH_FRAMES];	/* popped from out; NULL: a join */
+	xrt_buf *frames[XRT_BATCH_FRAMES];
+	int nb = 0, more, k, n, bad = 0;
+	size_t bytes = 0;
 
 	if (c->ping_pending) {
 		unsigned char ping[LWS_PRE + 1];
@@ -787,15 +867,30 @@ on_writable(xrt_client *c, struct lws *wsi)
 		return 0;
 	}
 
+	/* Take a batch: join frames first, then the queue.  write_queued
+	 * stays set while this writer has work, so that send() wakes the
+	 * service thread only when the writer is idle. */
 	pthread_mutex_lock(&c->ep.loop->mu);
-	if (c->join_cursor < c->njoins)
-		frame = xrt_buf_ref(c->joins[c->join_cursor++].frame);
-	else if ((it = xrt_fifo_pop(&c->out)))
-		frame = it->buf;
+	while (nb < XRT_BATCH_FRAMES && (!nb || bytes < XRT_BATCH_BYTES)) {
+		xrt_item *it = NULL;
+		xrt_buf *f;
+
+		if (c->join_cursor < c->njoins)
+			f = xrt_buf_ref(c->joins[c->join_cursor++].frame);
+		else if ((it = xrt_fifo_pop(&c->out)))
+			f = it->buf;
+		else
+			break;
+		batch[nb] = it;
+		frames[nb++] = f;
+		bytes += f->len;
+	}
 	more = c->join_cursor < c->njoins || c->out.count;
+	if (!more)
+		c->write_queued = 0;
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
-	if (!frame) {
+	if (!nb) {
 		if (c->closing == 1) {
 			/* once: lws then sends the close frame and waits for
 			 * the server's, and calls back here meanwhile */
@@ -806,34 +901,42 @@ on_writable(xrt_client *c, struct lws *wsi)
 		}
 		return 0;
 	}
-	/* lws masks a client frame in place: write a copy, so that a join
-	 * frame can be sent again after a reconnect, and a frame put back
-	 * after a failed write is still intact */
+	/* The frames are masked into c->tx and written at once, raw: one
+	 * send() for the batch instead of one per frame.  lws sends raw
+	 * bytes in order, buffering what the socket does not take; the
+	 * link is HTTP/1.1 (lws limits a ws client to the http/1.1 ALPN
+	 * while connect_info.alpn is unset), so these bytes are the frames.
+	 * The queued buffers stay intact, so that a join frame can be sent
+	 * again after a reconnect, and a frame put back after a failed
+	 * write is still whole. */
 	c->tx->len = 0;
-	if (xrt_buf_append(&c->tx, xrt_buf_data(frame), frame->len) < 0)
-		n = -1;
-	else
-		n = lws_write(wsi, xrt_buf_data(c->tx), frame->len, LWS_WRITE_TEXT);
+	for (k = 0; k < nb && !bad; k++)
+		bad = append_frame(c->ep.loop->ctx, &c->tx, xrt_buf_data(frames[k]),
+				   frames[k]->len) < 0;
+	n = bad ? -1 : lws_write(wsi, xrt_buf_data(c->tx), c->tx->len, LWS_WRITE_HTTP);
 	if (n < 0) {
-		/* not sent: keep it for the next connection */
-		if (it) {
-			pthread_mutex_lock(&c->ep.loop->mu);
-			xrt_fifo_push_front(&c->out, it);
-			pthread_mutex_unlock(&c->ep.loop->mu);
-		} else {
-			xrt_buf_unref(frame);
-		}
+		/* not sent: keep the queued ones for the next connection */
+		pthread_mutex_lock(&c->ep.loop->mu);
+		for (k = nb - 1; k >= 0; k--)
+			if (batch[k])
+				xrt_fifo_push_front(&c->out, batch[k]);
+		pthread_mutex_unlock(&c->ep.loop->mu);
+		for (k = 0; k < nb; k++)
+			if (!batch[k])
+				xrt_buf_unref(frames[k]);
 		set_reason(c, "write failed");
 		return -1;
 	}
 	pthread_mutex_lock(&c->ep.loop->mu);
-	c->stats.frames_out++;
-	c->stats.bytes_out += frame->len;
+	c->stats.frames_out += (uint64_t)nb;
+	c->stats.bytes_out += bytes;
 	pthread_mutex_unlock(&c->ep.loop->mu);
-	if (it)
-		xrt_item_free(it);
-	else
-		xrt_buf_unref(frame);
+	for (k = 0; k < nb; k++) {
+		if (batch[k])
+			xrt_item_free(batch[k]);
+		else
+			xrt_buf_unref(frames[k]);
+	}
 	if (more || c->closing == 1)
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -865,6 +968,11 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			snprintf(m, sizeof(m), "upgrade refused: HTTP %d",
 				 c->http_status);
 			set_reason(c, m);
+		} else if (in && !strncmp(in, "connect SSL err", 15)) {
+			/* lws's text here is OpenSSL's empty "error:00000001";
+			 * a certificate problem was named by the verify callback */
+			set_reason(c, "TLS handshake failed (does the server speak "
+				   "TLS on this port?)");
 		} else {
 			set_reason(c, in ? (const char *)in : "connection failed");
 		}
