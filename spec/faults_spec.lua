@@ -45,13 +45,7 @@ local function window(seconds)
   H.wait_until(function() return core.now() - t0 >= seconds end, "the end of the window", seconds + 5)
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("support.proc").read
 
 -- bin/xano-realtime-server as a separate process, on the Lua and build
 -- the specs run on (XRT_LUA, XRT_BUILD), tracked so that cleanup kills it

@@ -20,13 +20,7 @@ local MiB = 1024 * 1024
 -- nothing about the client there, so only the other checks run.
 local MEASURE_RSS = not os.getenv("XRT_SANITIZE")
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("support.proc").read
 
 -- Resident size of this process, in bytes.
 local function rss()

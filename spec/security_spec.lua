@@ -10,13 +10,7 @@ local server = require "xano.realtime.server"
 
 local ROOT = assert(io.popen("pwd")):read("*l")
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("support.proc").read
 
 -- A command in the background, its stdout and stderr in files; tracked so
 -- that cleanup kills it even when a spec fails.

@@ -9,13 +9,7 @@ local HTTP = require "support.http"
 local ROOT = assert(io.popen("pwd")):read("*l")
 local BIN = ROOT .. "/bin/xano-realtime-server"
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("support.proc").read
 
 -- exit status of a command, on Lua 5.1/LuaJIT and 5.2+ alike
 local function exit_code(cmd)

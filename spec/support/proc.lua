@@ -12,7 +12,7 @@ end
 P.quote = quote
 
 local function read(path)
-  local f = io.open(path, "r")
+  local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("*a")
   f:close()
