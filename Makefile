@@ -128,7 +128,7 @@ install: all
 	install -m 644 lua/xano/realtime/*.lua $(DESTDIR)$(INST_LUADIR)/xano/realtime/
 	install -m 755 bin/xano-realtime-server $(DESTDIR)$(INST_BINDIR)/xano-realtime-server
 
-# make bench: every benchmark of bench/README.md side by side (about ten
+# make bench: every benchmark of bench/README.md side by side (about five
 # minutes; XRT_BENCH_QUICK=1 for a small run).  Installs what it lacks from
 # Debian (.ci/deps plus BENCH_PACKAGES), builds this library for Lua 5.4
 # and, when it can, LuaJIT, then the benchmark programs, and writes
