@@ -81,6 +81,119 @@ efd_clear(int fd)
 	while (r < 0 && errno == EINTR);
 }
 
+/* The signal rules, all under mu (see xrt_signal in rt.h). */
+static int
+sig_init(xrt_signal *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return s->fd < 0 ? -1 : 0;
+}
+
+/* Events now wait where there were none. */
+static void
+sig_filled(xrt_signal *s)
+{
+	if (!s->raised && (s->exported || s->waiters)) {
+		efd_set(s->fd);
+		s->raised = 1;
+	}
+}
+
+/* No event waits any more. */
+static void
+sig_emptied(xrt_signal *s)
+{
+	if (s->raised) {
+		efd_clear(s->fd);
+		s->raised = 0;
+	}
+}
+
+static int
+sig_export(xrt_signal *s, size_t waiting)
+{
+	s->exported = 1;
+	if (waiting)
+		sig_filled(s);
+	return s->fd;
+}
+
+static int
+poll_fd(int fd, double timeout)
+{
+	struct pollfd pfd;
+	int ms, r;
+
+	if (timeout < 0)
+		ms = -1;
+	else if (timeout > 2000000.0)
+		ms = 2000000000;
+	else
+		ms = (int)(timeout * 1000.0 + 0.999);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	r = poll(&pfd, 1, ms);
+	if (r < 0)
+		return errno == EINTR ? -1 : 0;
+	return r > 0;
+}
+
+/* Waits on s until *waiting is non-zero; the count is read under mu. */
+static int
+sig_wait(xrt_loop *loop, xrt_signal *s, const size_t *waiting, double timeout)
+{
+	int r;
+
+	pthread_mutex_lock(&loop->mu);
+	if (*waiting) {
+		pthread_mutex_unlock(&loop->mu);
+		return 1;
+	}
+	s->waiters++;
+	pthread_mutex_unlock(&loop->mu);
+	r = poll_fd(s->fd, timeout);
+	pthread_mutex_lock(&loop->mu);
+	s->waiters--;
+	pthread_mutex_unlock(&loop->mu);
+	return r;
+}
+
+int
+xrt_ep_wait(xrt_endpoint *ep, double timeout)
+{
+	return sig_wait(ep->loop, &ep->sig, &ep->events.count, timeout);
+}
+
+int
+xrt_loop_wait(xrt_loop *loop, double timeout)
+{
+	return sig_wait(loop, &loop->sig, &loop->pending, timeout);
+}
+
+int
+xrt_ep_fd(xrt_endpoint *ep)
+{
+	int fd;
+
+	pthread_mutex_lock(&ep->loop->mu);
+	fd = sig_export(&ep->sig, ep->events.count);
+	pthread_mutex_unlock(&ep->loop->mu);
+	return fd;
+}
+
+int
+xrt_loop_fd(xrt_loop *loop)
+{
+	int fd;
+
+	pthread_mutex_lock(&loop->mu);
+	fd = sig_export(&loop->sig, loop->pending);
+	pthread_mutex_unlock(&loop->mu);
+	return fd;
+}
+
 /* ------------------------------------------------------------ commands */
 
 void
@@ -339,8 +452,7 @@ xrt_loop_new(char *err, size_t errlen)
 	raise_fd_limit();
 	pthread_mutex_init(&loop->mu, NULL);
 	loop->refs = 1;
-	loop->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop->efd < 0) {
+	if (sig_init(&loop->sig) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -378,8 +490,8 @@ xrt_loop_new(char *err, size_t errlen)
 fail:
 	if (loop->ctx)
 		lws_context_destroy(loop->ctx);
-	if (loop->efd >= 0)
-		close(loop->efd);
+	if (loop->sig.fd >= 0)
+		close(loop->sig.fd);
 	pthread_mutex_destroy(&loop->mu);
 	free(loop);
 	return NULL;
@@ -404,7 +516,7 @@ xrt_loop_unref(xrt_loop *loop)	/* takes and releases mu */
 	if (!last)
 		return;
 	xrt_fifo_clear(&loop->cmds);
-	close(loop->efd);
+	close(loop->sig.fd);
 	pthread_mutex_destroy(&loop->mu);
 	free(loop);
 }
@@ -430,8 +542,7 @@ xrt_loop_release(xrt_loop *loop)
 int
 xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, int type, size_t in_limit)
 {
-	ep->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ep->efd < 0)
+	if (sig_init(&ep->sig) < 0)
 		return -1;
 	ep->loop = loop;
 	ep->type = type;
@@ -459,11 +570,11 @@ ep_free(xrt_endpoint *ep)
 		}
 	loop->pending -= ep->events.count;
 	if (!loop->pending)
-		efd_clear(loop->efd);
+		sig_emptied(&loop->sig);
 	xrt_fifo_clear(&ep->events);
 	pthread_mutex_unlock(&loop->mu);
 	xrt_item_free(ep->cur);
-	close(ep->efd);
+	close(ep->sig.fd);
 	if (ep->type == XRT_CLIENT)
 		xrt_client_destroy((xrt_client *)ep);
 	else
@@ -523,9 +634,9 @@ xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
 	}
 	xrt_fifo_push(&ep->events, it);
 	if (ep->events.count == 1)
-		efd_set(ep->efd);
+		sig_filled(&ep->sig);
 	if (++loop->pending == 1)
-		efd_set(loop->efd);
+		sig_filled(&loop->sig);
 	pthread_mutex_unlock(&loop->mu);
 }
 
@@ -542,9 +653,9 @@ xrt_ep_next(xrt_endpoint *ep)
 	it = xrt_fifo_pop(&ep->events);
 	if (it) {
 		if (!ep->events.count)
-			efd_clear(ep->efd);
+			sig_emptied(&ep->sig);
 		if (--loop->pending == 0)
-			efd_clear(loop->efd);
+			sig_emptied(&loop->sig);
 		if (ep->paused && ep->events.bytes <= ep->in_limit / 2) {
 			ep->paused = 0;
 			resume = 1;
@@ -555,25 +666,4 @@ xrt_ep_next(xrt_endpoint *ep)
 		xrt_loop_cmd(loop, XCMD_RESUME, ep, 0, 0, NULL, NULL);
 	ep->cur = it;
 	return it;
-}
-
-int
-xrt_ep_wait(int fd, double timeout)
-{
-	struct pollfd pfd;
-	int ms, r;
-
-	if (timeout < 0)
-		ms = -1;
-	else if (timeout > 2000000.0)
-		ms = 2000000000;
-	else
-		ms = (int)(timeout * 1000.0 + 0.999);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	r = poll(&pfd, 1, ms);
-	if (r < 0)
-		return errno == EINTR ? -1 : 0;
-	return r > 0;
 }

@@ -36,7 +36,8 @@ xrt_loop_handle *xrt_lua_loop(lua_State *L);
 void xrt_lua_ep_opened(lua_State *L, xrt_ep_handle *h);
 void xrt_lua_ep_closed(lua_State *L, xrt_ep_handle *h);
 int xrt_lua_push_event(lua_State *L, xrt_item *it);
-int xrt_lua_wait(lua_State *L, int fd, int arg);
+/* wait([timeout]) for an endpoint (ep) or, ep NULL, any of the loop */
+int xrt_lua_wait(lua_State *L, xrt_loop *loop, xrt_endpoint *ep, int arg);
 
 void xrt_open_client(lua_State *L);
 void xrt_open_server(lua_State *L);

@@ -257,13 +257,15 @@ client_post(lua_State *L)
 static int
 client_wait(lua_State *L)
 {
-	return xrt_lua_wait(L, check_open(L)->ep.efd, 2);
+	xrt_client *c = check_open(L);
+
+	return xrt_lua_wait(L, c->ep.loop, &c->ep, 2);
 }
 
 static int
 client_fd(lua_State *L)
 {
-	lua_pushinteger(L, check_open(L)->ep.efd);
+	lua_pushinteger(L, xrt_ep_fd(&check_open(L)->ep));
 	return 1;
 }
 

@@ -194,14 +194,14 @@ xrt_lua_push_event(lua_State *L, xrt_item *it)
 /* wait(fd, [timeout]): true when ready, false on timeout, nil and
  * "interrupted" when a caught signal arrived. */
 int
-xrt_lua_wait(lua_State *L, int fd, int arg)
+xrt_lua_wait(lua_State *L, xrt_loop *loop, xrt_endpoint *ep, int arg)
 {
 	double timeout = luaL_optnumber(L, arg, -1);
 	int r;
 
 	/* NaN would reach a float-to-int conversion (undefined behaviour) */
 	luaL_argcheck(L, timeout == timeout, arg, "number expected, got nan");
-	r = xrt_ep_wait(fd, timeout);
+	r = ep ? xrt_ep_wait(ep, timeout) : xrt_loop_wait(loop, timeout);
 
 	if (r < 0) {
 		luaL_pushfail(L);
@@ -246,7 +246,7 @@ core_wait(lua_State *L)
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	return xrt_lua_wait(L, lh->loop->efd, 1);
+	return xrt_lua_wait(L, lh->loop, NULL, 1);
 }
 
 /* fd(): readable while any endpoint of the state has events; nil when the
@@ -258,7 +258,7 @@ core_fd(lua_State *L)
 
 	if (!lh)
 		return 0;
-	lua_pushinteger(L, lh->loop->efd);
+	lua_pushinteger(L, xrt_loop_fd(lh->loop));
 	return 1;
 }
 

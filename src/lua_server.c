@@ -89,7 +89,7 @@ server_new(lua_State *L)
 
 		if (left <= 0)
 			break;
-		xrt_ep_wait(sh->h.ep->efd, left);
+		xrt_ep_wait(sh->h.ep, left);
 	}
 	if (it && it->kind == XEV_LISTENING) {
 		sh->port = (int)it->a;
@@ -132,7 +132,7 @@ server_shutdown(lua_State *L)
 		left = deadline - xrt_now();
 		if (left <= 0)
 			break;
-		xrt_ep_wait(s->ep.efd, left);
+		xrt_ep_wait(&s->ep, left);
 	}
 	lua_pushboolean(L, done);
 	return 1;
@@ -277,13 +277,15 @@ server_next(lua_State *L)
 static int
 server_wait(lua_State *L)
 {
-	return xrt_lua_wait(L, check_open(L)->ep.efd, 2);
+	xrt_server *s = check_open(L);
+
+	return xrt_lua_wait(L, s->ep.loop, &s->ep, 2);
 }
 
 static int
 server_fd(lua_State *L)
 {
-	lua_pushinteger(L, check_open(L)->ep.efd);
+	lua_pushinteger(L, xrt_ep_fd(&check_open(L)->ep));
 	return 1;
 }
 

@@ -138,6 +138,18 @@ void xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN]);
 typedef struct xrt_loop xrt_loop;
 typedef struct xrt_endpoint xrt_endpoint;
 
+/* An eventfd that tells the Lua thread, or a host loop, that events wait.
+ * It is only written when someone looks: while the Lua thread waits on it,
+ * or once fd() handed it to a host loop, from when on it is readable
+ * exactly while events wait.  A client that is simply polled costs no
+ * system call per event. */
+typedef struct xrt_signal {
+	int fd;
+	int exported;		/* under mu */
+	int waiters;		/* under mu */
+	int raised;		/* under mu: the eventfd holds a count */
+} xrt_signal;
+
 enum { XRT_CLIENT = 1, XRT_SERVER = 2 };
 
 /* Events, service thread -> Lua */
@@ -175,7 +187,7 @@ struct xrt_endpoint {
 	xrt_loop *loop;
 	int type;
 	int refs;		/* under mu: the Lua handle and the service thread */
-	int efd;		/* eventfd, readable while events wait */
+	xrt_signal sig;		/* events wait for Lua */
 	xrt_fifo events;	/* under mu */
 	size_t in_limit;	/* event bytes above which reading pauses */
 	int paused;		/* under mu */
@@ -195,7 +207,7 @@ struct xrt_loop {
 	lws_sorted_usec_list_t sul_cmds;
 	lws_sorted_usec_list_t sul_stop;
 	xrt_fifo cmds;		/* under mu */
-	int efd;		/* readable while any endpoint has events */
+	xrt_signal sig;		/* any endpoint has events */
 	size_t pending;		/* under mu: events waiting, all endpoints */
 	int refs;		/* under mu: Lua handle + endpoints */
 	int stop;		/* under mu: 1 = shut down, 2 = exit now */
@@ -221,7 +233,13 @@ void xrt_ep_unref(xrt_endpoint *ep);	/* under mu */
 void xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b,
 		  xrt_buf *buf, xrt_buf *buf2);	/* takes mu */
 xrt_item *xrt_ep_next(xrt_endpoint *ep);	/* Lua thread; NULL when none */
-int xrt_ep_wait(int fd, double timeout);	/* 1 ready, 0 timeout, -1 signal */
+/* Lua thread: wait until events wait (1), timeout (0) or a caught signal
+ * (-1); a negative timeout waits for ever. */
+int xrt_ep_wait(xrt_endpoint *ep, double timeout);
+int xrt_loop_wait(xrt_loop *loop, double timeout);
+/* Lua thread: the descriptor for a host loop (see xrt_signal). */
+int xrt_ep_fd(xrt_endpoint *ep);
+int xrt_loop_fd(xrt_loop *loop);
 void xrt_ep_release(xrt_endpoint *ep);	/* Lua handle lets go */
 void xrt_ep_service_done(xrt_endpoint *ep);	/* service thread lets go */
 
