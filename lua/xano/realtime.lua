@@ -327,10 +327,9 @@ end
 ---@param id integer
 ---@return boolean
 function Client:off(id)
-  if type(id) ~= "number" then
-    error("bad argument #1 to 'off' (handler id expected, got " .. type(id) .. ")", 2)
-  end
-  return self._handlers:remove(id)
+  -- not a tail call: the error level counts this frame
+  local removed = self._handlers:remove(id, 2)
+  return removed
 end
 
 --- Starts fn as a workflow now (WeWeb's "On app load"): it may call

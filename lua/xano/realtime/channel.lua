@@ -86,10 +86,9 @@ end
 ---@param id integer
 ---@return boolean
 function Channel:off(id)
-  if type(id) ~= "number" then
-    error("bad argument #1 to 'off' (handler id expected, got " .. type(id) .. ")", 2)
-  end
-  return self._handlers:remove(id)
+  -- not a tail call: the error level counts this frame
+  local removed = self._handlers:remove(id, 2)
+  return removed
 end
 
 --- True between open() and close().

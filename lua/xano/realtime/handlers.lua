@@ -63,7 +63,12 @@ function M:add(action, fn, filter, level)
 end
 
 --- Removes a handler; true when it was there.
-function M:remove(id)
+--- Removes a handler; true when it was there.  level is the caller's, as
+--- for add().
+function M:remove(id, level)
+  if type(id) ~= "number" then
+    error("bad argument #1 to 'off' (handler id expected, got " .. type(id) .. ")", (level or 1) + 1)
+  end
   local list = self.list
   for i = 1, #list do
     if list[i].id == id then
