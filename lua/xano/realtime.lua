@@ -510,15 +510,22 @@ function Client:_callback_error(err, tb)
 end
 
 -- Runs the handlers of ch (if any) and the client's for ev.
-function Client:_dispatch(ch, ev)
-  local n = 0
-  if ch then
-    n = ch._handlers:dispatch(ev, self._report)
-    n = n + workflow.deliver(ch, ev)
-  end
-  n = n + self._handlers:dispatch(ev, self._report)
+-- The handlers of ch and the workflows waiting on it; counted.
+function Client:_run_channel(ch, ev)
+  local n = ch._handlers:dispatch(ev, self._report) + workflow.deliver(ch, ev)
   self._counters.callbacks = self._counters.callbacks + n
   return n
+end
+
+-- The client's own (app-level) handlers; counted.
+function Client:_run_client(ev)
+  local n = self._handlers:dispatch(ev, self._report)
+  self._counters.callbacks = self._counters.callbacks + n
+  return n
+end
+
+function Client:_dispatch(ch, ev)
+  return (ch and self:_run_channel(ch, ev) or 0) + self:_run_client(ev)
 end
 
 -- An error nobody listens to still reaches someone: stderr.
@@ -535,12 +542,9 @@ end
 function Client:_status_event(status, extra)
   local n = 0
   for _, ch in pairs(self._open) do
-    local ev = status_event(status, extra, ch.name)
-    n = n + ch._handlers:dispatch(ev, self._report) + workflow.deliver(ch, ev)
+    n = n + self:_run_channel(ch, status_event(status, extra, ch.name))
   end
-  n = n + self._handlers:dispatch(status_event(status, extra), self._report)
-  self._counters.callbacks = self._counters.callbacks + n
-  return n
+  return n + self:_run_client(status_event(status, extra))
 end
 
 function Client:_on_connected()
@@ -717,9 +721,7 @@ function Client:_handle(kind, a, b, s1)
       local t = p[i].target
       local ev = p[i].ev
       if p[i].channel_only then
-        if t._open then
-          n = n + t._handlers:dispatch(ev, self._report) + workflow.deliver(t, ev)
-        end
+        if t._open then n = n + self:_run_channel(t, ev) end
       elseif ev.action == "error" then
         n = n + self:_dispatch_error(t, ev)
       else
@@ -732,9 +734,7 @@ function Client:_handle(kind, a, b, s1)
     local last = self._last_close or {}
     local ev = { action = "reconnecting", options = {},
                  payload = { delay = a / 1000, attempt = b, code = last.code, reason = last.reason } }
-    local n = self._handlers:dispatch(ev, self._report)
-    self._counters.callbacks = self._counters.callbacks + n
-    return n
+    return self:_run_client(ev)
   elseif kind == "stopped" then
     self._connected = false
   end
