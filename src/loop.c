@@ -119,22 +119,34 @@ sig_export(xrt_signal *s, size_t waiting)
 	return s->fd;
 }
 
+/* poll()'s milliseconds for a timeout in seconds: -1 (for ever) when
+ * negative, rounded up, capped so that the conversion stays defined */
+static int
+timeout_ms(double timeout)
+{
+	if (timeout < 0)
+		return -1;
+	if (timeout > 2000000.0)
+		return 2000000000;
+	return (int)(timeout * 1000.0 + 0.999);
+}
+
+void
+xrt_sleep(double seconds)
+{
+	poll(NULL, 0, timeout_ms(seconds));
+}
+
 static int
 poll_fd(int fd, double timeout)
 {
 	struct pollfd pfd;
-	int ms, r;
+	int r;
 
-	if (timeout < 0)
-		ms = -1;
-	else if (timeout > 2000000.0)
-		ms = 2000000000;
-	else
-		ms = (int)(timeout * 1000.0 + 0.999);
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	pfd.revents = 0;
-	r = poll(&pfd, 1, ms);
+	r = poll(&pfd, 1, timeout_ms(timeout));
 	if (r < 0)
 		return errno == EINTR ? -1 : 0;
 	return r > 0;

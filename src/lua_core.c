@@ -10,7 +10,6 @@
 #include "lua_binding.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,16 +48,25 @@ loop_tostring(lua_State *L)
 	return 1;
 }
 
-/* Pushes nothing; returns the state's loop, creating it when needed. */
-xrt_loop_handle *
-xrt_lua_loop(lua_State *L)
+/* The state's loop if it has one; never creates it. */
+static xrt_loop_handle *
+existing_loop(lua_State *L)
 {
 	xrt_loop_handle *lh;
-	char err[160];
 
 	lua_getfield(L, LUA_REGISTRYINDEX, LOOP_ANCHOR);
 	lh = luaL_testudata(L, -1, XRT_LOOP_MT);
 	lua_pop(L, 1);
+	return lh && lh->loop ? lh : NULL;
+}
+
+/* Pushes nothing; returns the state's loop, creating it when needed. */
+xrt_loop_handle *
+xrt_lua_loop(lua_State *L)
+{
+	xrt_loop_handle *lh = existing_loop(L);
+	char err[160];
+
 	if (lh)
 		return lh;
 
@@ -219,18 +227,6 @@ core_now(lua_State *L)
 	return 1;
 }
 
-/* The state's loop if it has one; never creates it. */
-static xrt_loop_handle *
-existing_loop(lua_State *L)
-{
-	xrt_loop_handle *lh;
-
-	lua_getfield(L, LUA_REGISTRYINDEX, LOOP_ANCHOR);
-	lh = luaL_testudata(L, -1, XRT_LOOP_MT);
-	lua_pop(L, 1);
-	return lh && lh->loop ? lh : NULL;
-}
-
 /* wait([timeout]): until any endpoint of the state has events; with no
  * endpoint at all nothing can arrive, so it just sleeps. */
 static int
@@ -241,8 +237,7 @@ core_wait(lua_State *L)
 	if (!lh) {
 		double t = luaL_optnumber(L, 1, 0);
 
-		/* !(t > 0) also catches NaN; the cap keeps the int conversion defined */
-		poll(NULL, 0, !(t > 0) ? 0 : t > 2000000.0 ? 2000000000 : (int)(t * 1000));
+		xrt_sleep(t > 0 ? t : 0);	/* NaN sleeps 0 too */
 		lua_pushboolean(L, 0);
 		return 1;
 	}

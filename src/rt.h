@@ -225,6 +225,7 @@ void xrt_loop_cmd(xrt_loop *loop, int kind, void *ptr, int64_t a, int64_t b,
 		  xrt_buf *buf, xrt_buf *buf2);
 void xrt_loop_wake(xrt_loop *loop);
 double xrt_now(void);
+void xrt_sleep(double seconds);	/* seconds >= 0 */
 uint64_t xrt_random(xrt_loop *loop);
 
 /* Endpoints: registration, events and waiting. */
