@@ -119,6 +119,19 @@ map_del(xrt_server *s, xrt_sock *k)
 		}
 }
 
+/* Every socket of the map, in no order; the body must not remove any:
+ *	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k)) */
+static xrt_sock *
+map_next(xrt_server *s, size_t *i, xrt_sock *k)
+{
+	if (k && k->hnext)
+		return k->hnext;
+	for (*i = k ? *i + 1 : 0; *i < s->mapcap; (*i)++)
+		if (s->map[*i])
+			return s->map[*i];
+	return NULL;
+}
+
 /* ------------------------------------------------------------ Lua thread */
 
 xrt_server *
@@ -676,16 +689,12 @@ static void
 close_deadline(lws_sorted_usec_list_t *sul)
 {
 	xrt_server *s = lws_container_of(sul, xrt_server, sul_close);
+	xrt_sock *k;
 	size_t i;
 
 	pthread_mutex_lock(&s->ep.loop->mu);
-	for (i = 0; i < s->mapcap; i++) {
-		xrt_sock *k;
-
-		for (k = s->map[i]; k; k = k->hnext)
-			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
-					LWS_TO_KILL_ASYNC);
-	}
+	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k))
+		lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	pthread_mutex_unlock(&s->ep.loop->mu);
 }
 
@@ -694,23 +703,19 @@ ping_fire(lws_sorted_usec_list_t *sul)
 {
 	xrt_server *s = lws_container_of(sul, xrt_server, sul_ping);
 	int64_t now = lws_now_usecs();
+	xrt_sock *k;
 	size_t i;
 
 	pthread_mutex_lock(&s->ep.loop->mu);
-	for (i = 0; i < s->mapcap; i++) {
-		xrt_sock *k;
-
-		for (k = s->map[i]; k; k = k->hnext) {
-			if (k->phase != PH_WS || k->paused)
-				continue;
-			if (now - k->last_rx >= 2 * s->ping_interval_us)
-				lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
-						LWS_TO_KILL_ASYNC);
-			else if (now - k->last_rx >= s->ping_interval_us &&
-				 !k->ping_out) {
-				k->ping_out = 1;
-				queue_frame(k, XRT_WS_PING, NULL, 0, 0);
-			}
+	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k)) {
+		if (k->phase != PH_WS || k->paused)
+			continue;
+		if (now - k->last_rx >= 2 * s->ping_interval_us)
+			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
+		else if (now - k->last_rx >= s->ping_interval_us && !k->ping_out) {
+			k->ping_out = 1;
+			queue_frame(k, XRT_WS_PING, NULL, 0, 0);
 		}
 	}
 	pthread_mutex_unlock(&s->ep.loop->mu);
@@ -721,6 +726,7 @@ ping_fire(lws_sorted_usec_list_t *sul)
 static void
 begin_close(xrt_server *s)
 {
+	xrt_sock *k;
 	size_t i;
 
 	if (s->closing_started) {
@@ -732,16 +738,12 @@ begin_close(xrt_server *s)
 		lws_set_timeout(s->lwsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	pthread_mutex_lock(&s->ep.loop->mu);
 	s->closing = 1;
-	for (i = 0; i < s->mapcap; i++) {
-		xrt_sock *k;
-
-		for (k = s->map[i]; k; k = k->hnext) {
-			if (k->phase == PH_WS)
-				queue_close_locked(k, 1001, "server shutting down");
-			else if (k->phase != PH_CLOSING && k->phase != PH_DONE)
-				lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
-						LWS_TO_KILL_ASYNC);
-		}
+	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k)) {
+		if (k->phase == PH_WS)
+			queue_close_locked(k, 1001, "server shutting down");
+		else if (k->phase != PH_CLOSING && k->phase != PH_DONE)
+			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
 	}
 	pthread_mutex_unlock(&s->ep.loop->mu);
 	lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_close, close_deadline,
@@ -937,15 +939,11 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 	}
 	case XCMD_RESUME:
 		pthread_mutex_lock(&s->ep.loop->mu);
-		for (i = 0; i < s->mapcap; i++) {
-			xrt_sock *p;
-
-			for (p = s->map[i]; p; p = p->hnext)
-				if (p->paused) {
-					p->paused = 0;
-					lws_rx_flow_control(p->wsi, 1);
-				}
-		}
+		for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k))
+			if (k->paused) {
+				k->paused = 0;
+				lws_rx_flow_control(k->wsi, 1);
+			}
 		pthread_mutex_unlock(&s->ep.loop->mu);
 		break;
 	case XCMD_SERVER_CLOSE:
