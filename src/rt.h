@@ -326,6 +326,8 @@ typedef struct xrt_client {
 /* send() results */
 enum { XSEND_OK = 0, XSEND_NOTCONN, XSEND_FULL, XSEND_CLOSED, XSEND_DROPPED };
 
+extern const int xrt_reconnect_codes[];	/* the default policy */
+extern const int xrt_nreconnect_codes;
 xrt_client *xrt_client_new(xrt_loop *loop, const xrt_client_opts *o);
 int xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		    xrt_buf **dropped);

@@ -29,16 +29,14 @@ local M = {
 }
 
 --- Close codes (and HTTP statuses of a refused upgrade) after which a
---- client reconnects.  Change it before creating clients, or pass
---- reconnect.codes to new().  A close the app asked for (code 1000 from
---- close()) never reconnects.  1002 is here because libwebsockets 4.1.6
---- reports a server's 1012-1014 (restart, try again later, bad gateway)
---- as 1002.
-M.reconnect_codes = {
-  [1001] = true, [1002] = true, [1005] = true, [1006] = true, [1011] = true, [1012] = true,
-  [1013] = true, [1014] = true, [4000] = true,
-  [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true,
-}
+--- client reconnects: 1001, 1002, 1005, 1006, 1011-1014, 4000 and HTTP
+--- 408, 429, 500, 502, 503, 504, as the C core defines them.  Change it
+--- before creating clients, or pass reconnect.codes to new().  A close the
+--- app asked for (code 1000 from close()) never reconnects.  1002 is here
+--- because libwebsockets 4.1.6 reports a server's 1012-1014 (restart, try
+--- again later, bad gateway) as 1002.
+M.reconnect_codes = {}
+for _, code in ipairs(core.reconnect_codes()) do M.reconnect_codes[code] = true end
 
 ---@class xano.realtime.Options
 ---@field url string          instance base URL: https -> wss, http -> ws; host and port honoured
