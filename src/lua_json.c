@@ -147,14 +147,17 @@ is_safe_integral(double d)
 	return d == floor(d) && fabs(d) <= SAFE_INTEGER && !(d == 0 && signbit(d));
 }
 
-/* Turns the integral floats of the table at idx, at any depth, into
- * integers.  Assigning existing fields during lua_next is allowed. */
+/* Turns the integral floats of the table at idx, the top of the stack, at
+ * any depth, into integers.  Assigning existing fields during lua_next is
+ * allowed.  Each level takes two slots (key, value) and a conversion two
+ * more: the stack is grown every 8 levels. */
 static void
 to_integers(lua_State *L, int idx, int depth)
 {
 	if (depth > CJSON_MAX_DEPTH)
 		return;
-	luaL_checkstack(L, 4, "JSON value nested too deeply");
+	if ((depth & 7) == 0)
+		luaL_checkstack(L, 20, "JSON value nested too deeply");
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		int t = lua_type(L, -1);
@@ -166,7 +169,7 @@ to_integers(lua_State *L, int idx, int depth)
 				lua_rawset(L, idx);
 			}
 		} else if (t == LUA_TTABLE) {
-			to_integers(L, lua_gettop(L), depth + 1);
+			to_integers(L, idx + 2, depth + 1);
 		}
 		lua_pop(L, 1);
 	}
@@ -179,11 +182,10 @@ json_integers(lua_State *L)
 
 	luaL_checkany(L, 1);
 	lua_settop(L, 1);
-	if (t == LUA_TTABLE) {
+	if (t == LUA_TTABLE)
 		to_integers(L, 1, 1);
-	} else if (t == LUA_TNUMBER && !lua_isinteger(L, 1) && is_safe_integral(lua_tonumber(L, 1))) {
+	else if (t == LUA_TNUMBER && !lua_isinteger(L, 1) && is_safe_integral(lua_tonumber(L, 1)))
 		lua_pushinteger(L, (lua_Integer)lua_tonumber(L, 1));
-	}
 	return 1;
 }
 #endif

@@ -119,7 +119,9 @@ local function codec(opts)
     return concat(out)
   end
 
-  local C = { null = null, number = number }
+  local C = { null = null, number = number,
+    -- for the client's hot paths, which call them without a wrapper
+    cjson_encode = cj_encode, cjson_decode = cj_decode, slow_encode = slow_encode }
 
   function C.encode(v)
     if inexact(v) then return slow_encode(v) end
@@ -138,23 +140,58 @@ end
 
 -- the client's codec: lenient decoding (as lua-cjson), sparse arrays as objects
 local C = codec{ sparse_convert = true }
-local encode, decode_or_raise = C.encode, C.decode
-local cj_string = (cjson.new and cjson.new() or cjson).encode -- strings only: names, ids
+local encode, cj_encode, cj_decode, slow_encode = C.encode, C.cjson_encode, C.cjson_decode, C.slow_encode
+
+-- Every frame repeats its channel name (and a private message its socket
+-- id): their JSON text, and the start of a message frame, are kept per
+-- name, a table lookup instead of an encoding.  Bounded.
+local function bounded_cache(make)
+  local cache, n = {}, 0
+  return function(s)
+    local v = cache[s]
+    if v then return v end
+    v = make(s)
+    if type(s) == "string" then
+      if n >= 256 then cache, n = {}, 0 end
+      cache[s], n = v, n + 1
+    end
+    return v
+  end
+end
+
+local cj_string = bounded_cache(cj_encode)
+local message_start = bounded_cache(function(channel)
+  return '{"action":"message","options":{"channel":' .. cj_encode(channel) .. '},"payload":'
+end)
 
 local M = { null = cjson.null, encode = encode, number = C.number, codec = codec }
 
 --- Decodes a frame; returns the value, or nil and a message.
-function M.decode(text)
-  local ok, v = pcall(decode_or_raise, text)
-  if ok then return v end
-  return nil, tostring(v)
+if to_integers then
+  function M.decode(text)
+    local ok, v = pcall(cj_decode, text)
+    if ok then return to_integers(v) end
+    return nil, tostring(v)
+  end
+else
+  function M.decode(text)
+    local ok, v = pcall(cj_decode, text)
+    if ok then return v end
+    return nil, tostring(v)
+  end
 end
 
 -- {"action":A,"options":{...,"channel":C},"payload":P}: the caller's
 -- options first and the channel last, like the SDK.
 local function frame(action, channel, payload, extra)
   local p
-  if payload == nil then p = "null" else p = encode(payload) end
+  if payload == nil then
+    p = "null"
+  elseif inexact(payload) then
+    p = slow_encode(payload)
+  else
+    p = cj_encode(payload)
+  end
   return '{"action":"' .. action .. '","options":{' .. (extra or "") ..
     '"channel":' .. cj_string(channel) .. '},"payload":' .. p .. '}'
 end
@@ -170,7 +207,17 @@ function M.leave(channel)
 end
 
 function M.message(channel, payload, authenticated)
-  return frame("message", channel, payload, authenticated and '"authenticated":true,' or nil)
+  if authenticated then return frame("message", channel, payload, '"authenticated":true,') end
+  -- the hot path: frame() inlined
+  local p
+  if payload == nil then
+    p = "null"
+  elseif inexact(payload) then
+    p = slow_encode(payload)
+  else
+    p = cj_encode(payload)
+  end
+  return message_start(channel) .. p .. "}"
 end
 
 function M.private(channel, socket_id, payload)
