@@ -12,6 +12,9 @@
  *   core.json_integers(v)  (Lua 5.3+) v, a value fresh from lua-cjson's
  *                          decode, with every integral float within
  *                          +-(2^53 - 1) turned into an integer, in place
+ *   core.json_decoder(f)   (Lua 5.3+) a function text -> value | nil, err
+ *                          that decodes with f (lua-cjson's decode) and
+ *                          then does json_integers: the client's decode
  *
  * The walks are in C because they run on every frame: the Lua versions of
  * the same walks measured several times slower (bench/README.md, "JSON
@@ -188,6 +191,37 @@ json_integers(lua_State *L)
 		lua_pushinteger(L, (lua_Integer)lua_tonumber(L, 1));
 	return 1;
 }
+
+/* decode(text) -> value | nil, message: lua-cjson's decode (the upvalue),
+ * then json_integers; one call from Lua instead of a pcall and a call. */
+static int
+decode_to_integers(lua_State *L)
+{
+	lua_settop(L, 1);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		luaL_tolstring(L, -1, NULL);
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	if (lua_type(L, 1) == LUA_TTABLE)
+		to_integers(L, 1, 1);
+	else if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) &&
+		 is_safe_integral(lua_tonumber(L, 1)))
+		lua_pushinteger(L, (lua_Integer)lua_tonumber(L, 1));
+	return 1;
+}
+
+static int
+json_decoder(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_pushcclosure(L, decode_to_integers, 1);
+	return 1;
+}
 #endif
 
 static const luaL_Reg json_funcs[] = {
@@ -195,6 +229,7 @@ static const luaL_Reg json_funcs[] = {
 	{ "json_number", json_number },
 #if LUA_VERSION_NUM >= 503
 	{ "json_integers", json_integers },
+	{ "json_decoder", json_decoder },
 #endif
 	{ NULL, NULL }
 };

@@ -168,11 +168,8 @@ local M = { null = cjson.null, encode = encode, number = C.number, codec = codec
 
 --- Decodes a frame; returns the value, or nil and a message.
 if to_integers then
-  function M.decode(text)
-    local ok, v = pcall(cj_decode, text)
-    if ok then return to_integers(v) end
-    return nil, tostring(v)
-  end
+  -- the same as below, then json_integers, in one call (every frame)
+  M.decode = core.json_decoder(cj_decode)
 else
   function M.decode(text)
     local ok, v = pcall(cj_decode, text)
