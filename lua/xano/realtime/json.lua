@@ -178,9 +178,8 @@ else
   end
 end
 
--- {"action":A,"options":{...,"channel":C},"payload":P}: the caller's
--- options first and the channel last, like the SDK.
-local function frame(action, channel, payload, extra)
+-- START .. P .. "}": a frame whose text up to its payload is START
+local function frame_with(start, payload)
   local p
   if payload == nil then
     p = "null"
@@ -189,8 +188,14 @@ local function frame(action, channel, payload, extra)
   else
     p = cj_encode(payload)
   end
-  return '{"action":"' .. action .. '","options":{' .. (extra or "") ..
-    '"channel":' .. cj_string(channel) .. '},"payload":' .. p .. '}'
+  return start .. p .. "}"
+end
+
+-- {"action":A,"options":{...,"channel":C},"payload":P}: the caller's
+-- options first and the channel last, like the SDK.
+local function frame(action, channel, payload, extra)
+  return frame_with('{"action":"' .. action .. '","options":{' .. (extra or "") ..
+    '"channel":' .. cj_string(channel) .. '},"payload":', payload)
 end
 
 function M.join(channel, history, presence)
@@ -205,16 +210,7 @@ end
 
 function M.message(channel, payload, authenticated)
   if authenticated then return frame("message", channel, payload, '"authenticated":true,') end
-  -- the hot path: frame() inlined
-  local p
-  if payload == nil then
-    p = "null"
-  elseif inexact(payload) then
-    p = slow_encode(payload)
-  else
-    p = cj_encode(payload)
-  end
-  return message_start(channel) .. p .. "}"
+  return frame_with(message_start(channel), payload)
 end
 
 function M.private(channel, socket_id, payload)
