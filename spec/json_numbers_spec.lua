@@ -21,6 +21,8 @@ local History = require "xano.realtime.history"
 local INTEGERS = math.type ~= nil -- Lua 5.3+: integers are a subtype
 local BIG = 123456789012345 -- 15 digits: lua-cjson 2.1 wrote 1.2345678901234e+14
 local SAFE = 9007199254740991 -- 2^53-1
+-- made at run time: Lua 5.1 folds a -0.0 constant into 0 when 0 is a constant too
+local NEG_ZERO = -tonumber("0.0")
 
 -- what the app sees of a number
 local function kind(v)
@@ -104,8 +106,9 @@ describe("numbers", function()
         assert.equal("integer", math.type(p.low))
         assert.equal("123456789012345", tostring(p.big))
       else
-        -- one number type: tostring shows 14 significant digits
-        assert.equal("1.2345678901235e+14", tostring(p.big))
+        -- one number type: tostring shows 14 significant digits (the last
+        -- one rounded by LuaJIT's formatter or C's, 4 or 5)
+        assert.matches("^1%.234567890123[45]e%+14$", tostring(p.big))
       end
     end)
 
@@ -159,7 +162,7 @@ describe("numbers", function()
     it("-0.0 stays a negative zero, a float", function()
       local a, b = member(), member()
       joined(2)
-      local p = through(a, b, { z = -0.0 })[1]
+      local p = through(a, b, { z = NEG_ZERO })[1]
       assert.equal(0, p.z)
       assert.equal(-math.huge, 1 / p.z)
       if INTEGERS then assert.equal("float", math.type(p.z)) end
@@ -314,7 +317,7 @@ describe("numbers", function()
   describe("the codec (xano.realtime.json)", function()
     it("writes each number with the text that reads back to it", function()
       local cases = {
-        { 0, "0" }, { -0.0, "-0" }, { 5, "5" }, { 0.1, "0.1" }, { 1 / 3, "0.3333333333333333" },
+        { 0, "0" }, { NEG_ZERO, "-0" }, { 5, "5" }, { 0.1, "0.1" }, { 1 / 3, "0.3333333333333333" },
         { 1e300, "1e+300" }, { 5e-324, "5e-324" }, { 2 ^ 53, "9007199254740992" },
         { BIG, "123456789012345" }, { 1e15, "1000000000000000" }, { -1.5e-7, "-1.5e-07" },
       }
