@@ -342,7 +342,7 @@ describe("numbers", function()
       end
     end)
 
-    it("shortest round trip over 20,000 seeded random doubles", function()
+    it("shortest round trip over 20,000 seeded random doubles, short decimals and their neighbours", function()
       math.randomseed(20261130)
       local function shortest(x)
         if x == math.floor(x) and math.abs(x) <= 2 ^ 53 then return string.format("%.0f", x) end
@@ -353,10 +353,14 @@ describe("numbers", function()
       end
       local bad = {}
       for i = 1, 20000 do
-        local r = i % 3
+        local r = i % 4
         local x
         if r == 0 then x = (math.random() - 0.5) * 2 ^ math.random(-1074, 1023)
         elseif r == 1 then x = math.random(-1000000, 1000000) / 10 ^ math.random(0, 8)
+        elseif r == 2 then
+          -- the double just above or below a short decimal: 16 or 17 digits
+          x = math.random(-1000000, 1000000) / 10 ^ math.random(1, 8)
+          x = x * (math.random(2) == 1 and 1 + 2 ^ -52 or 1 - 2 ^ -53)
         else x = math.random() end
         if x - x == 0 then
           local text = json.encode(x)

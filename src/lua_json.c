@@ -36,11 +36,14 @@
 
 /* Does lua-cjson write the number at idx exactly?  Non-finite numbers
  * count as exact: lua-cjson refuses them, and that is kept. */
+static const double POW10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8 };
+
 static int
 cjson_exact(lua_State *L, int idx)
 {
 	double d;
 	char buf[32];
+	int k;
 
 #if LUA_VERSION_NUM >= 503
 	if (lua_isinteger(L, idx)) {
@@ -55,6 +58,21 @@ cjson_exact(lua_State *L, int idx)
 		return fabs(d) < CJSON_EXACT_INTEGRAL;
 	if (fabs(d) < DBL_MIN)
 		return 0;	/* subnormal: "%.14g" may round-trip and not be the shortest */
+	/* A decimal of at most 8 places and 14 digits, m / 10^k, without
+	 * printing: if d * 10^k is an integer m and d is the double nearest
+	 * to m / 10^k (one correctly rounded division of exact doubles), then
+	 * "%.14g" writes m / 10^k, which reads back as d (DBL_DIG is 15). */
+	for (k = 1; k <= 8; k++) {
+		double y = d * POW10[k];
+
+		if (fabs(y) >= CJSON_EXACT_INTEGRAL)
+			break;
+		if (y == floor(y)) {
+			if (d == y / POW10[k])
+				return 1;
+			break;
+		}
+	}
 	snprintf(buf, sizeof buf, "%.14g", d);
 	return strtod(buf, NULL) == d;
 }
