@@ -4,9 +4,14 @@
  * Debian's libwebsockets 4.1.6 resolves names with a blocking
  * getaddrinfo() on the thread that connects, which would stall every
  * other connection of the Lua state for as long as a name server takes.
- * So a client hands lws a numeric address: a short-lived thread resolves
+ * So a client hands lws numeric addresses: a short-lived thread resolves
  * the name and posts the answer back as a command.  Answers are cached for
  * a minute, and clients that want the same name wait for one lookup.
+ *
+ * An answer is every address of the name (A and AAAA), in the order RFC
+ * 8305 section 4 tries them: getaddrinfo() sorts them by RFC 6724
+ * preference; the families are then interleaved, starting with the family
+ * of the first, so that a dead family costs one attempt, not all of them.
  */
 #include "rt.h"
 
@@ -22,7 +27,7 @@
 struct xrt_dns {
 	struct xrt_dns *next;
 	char *host;
-	char addr[INET6_ADDRSTRLEN];
+	char addrs[XRT_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
 	int64_t expires;	/* lws_now_usecs() */
 	int pending;
 };
@@ -40,12 +45,60 @@ xrt_is_numeric_host(const char *host)
 	return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
+/* The addresses of res as a list, in RFC 8305 order (see the top). */
+static void
+order_addresses(const struct addrinfo *res, char *out, size_t outlen)
+{
+	const struct addrinfo *fam[2][XRT_MAX_ADDRS];
+	int nfam[2] = { 0, 0 }, first = -1, i, k, f;
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (; res; res = res->ai_next) {
+		f = res->ai_family == AF_INET6 ? 1 : res->ai_family == AF_INET ? 0 : -1;
+		if (f < 0 || nfam[f] == XRT_MAX_ADDRS)
+			continue;
+		if (first < 0)
+			first = f;
+		for (k = 0; k < nfam[f]; k++)	/* one entry per address */
+			if (fam[f][k]->ai_addrlen == res->ai_addrlen &&
+			    !memcmp(fam[f][k]->ai_addr, res->ai_addr, res->ai_addrlen))
+				break;
+		if (k == nfam[f])
+			fam[f][nfam[f]++] = res;
+	}
+	if (first < 0)
+		return;
+	for (i = 0, k = 0; k < XRT_MAX_ADDRS && (i < nfam[0] || i < nfam[1]); i++) {
+		int order[2] = { first, !first }, j;
+
+		for (j = 0; j < 2 && k < XRT_MAX_ADDRS; j++) {
+			char a[INET6_ADDRSTRLEN];
+			const struct addrinfo *ai;
+
+			f = order[j];
+			if (i >= nfam[f])
+				continue;
+			ai = fam[f][i];
+			if (f)
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+					  a, sizeof(a));
+			else
+				inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr,
+					  a, sizeof(a));
+			used += (size_t)snprintf(out + used, outlen - used, "%s%s",
+						 used ? " " : "", a);
+			k++;
+		}
+	}
+}
+
 static void *
 resolver_main(void *arg)
 {
 	dns_job *job = arg;
 	struct addrinfo hints, *res = NULL;
-	char addr[INET6_ADDRSTRLEN] = "", err[128] = "";
+	char addrs[XRT_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)] = "", err[128] = "";
 	int r;
 
 	memset(&hints, 0, sizeof(hints));
@@ -53,37 +106,20 @@ resolver_main(void *arg)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
 	r = getaddrinfo(job->host, NULL, &hints, &res);
-	if (r) {
+	if (r)
 		snprintf(err, sizeof(err), "%s", gai_strerror(r));
-	} else {
-		/* lws tries one address: an IPv4 one when there is one, since
-		 * a name like localhost often lists ::1 first for servers that
-		 * listen on 127.0.0.1 only */
-		struct addrinfo *ai, *pick = NULL;
-
-		for (ai = res; ai && !pick; ai = ai->ai_next)
-			if (ai->ai_family == AF_INET)
-				pick = ai;
-		for (ai = res; ai && !pick; ai = ai->ai_next)
-			if (ai->ai_family == AF_INET6)
-				pick = ai;
-		if (!pick)
-			snprintf(err, sizeof(err), "no address");
-		else if (pick->ai_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr,
-				  addr, sizeof(addr));
-		else
-			inet_ntop(AF_INET, &((struct sockaddr_in *)pick->ai_addr)->sin_addr,
-				  addr, sizeof(addr));
-	}
+	else
+		order_addresses(res, addrs, sizeof(addrs));
+	if (!r && !addrs[0])
+		snprintf(err, sizeof(err), "no address");
 	if (res)
 		freeaddrinfo(res);
 
-	/* a = 1 when resolved; buf = the name, buf2 = address or error */
-	xrt_loop_cmd(job->loop, XCMD_RESOLVED, NULL, addr[0] ? 1 : 0, 0,
+	/* a = 1 when resolved; buf = the name, buf2 = addresses or error */
+	xrt_loop_cmd(job->loop, XCMD_RESOLVED, NULL, addrs[0] ? 1 : 0, 0,
 		     xrt_buf_from(job->host, strlen(job->host)),
-		     addr[0] ? xrt_buf_from(addr, strlen(addr)) :
-			       xrt_buf_from(err, strlen(err)));
+		     addrs[0] ? xrt_buf_from(addrs, strlen(addrs)) :
+				xrt_buf_from(err, strlen(err)));
 	xrt_loop_unref(job->loop);
 	free(job->host);
 	free(job);
@@ -101,7 +137,7 @@ find(xrt_loop *loop, const char *host)
 	return NULL;
 }
 
-/* Service thread.  Returns the cached address of host, or NULL: then
+/* Service thread.  Returns the cached addresses of host, or NULL: then
  * *pending is set when an answer will come (XCMD_RESOLVED), and err says
  * why not otherwise. */
 const char *
@@ -114,8 +150,8 @@ xrt_resolve(xrt_loop *loop, const char *host, int *pending, char *err,
 	dns_job *job;
 
 	*pending = 0;
-	if (d && d->addr[0] && d->expires > lws_now_usecs())
-		return d->addr;
+	if (d && d->addrs[0] && d->expires > lws_now_usecs())
+		return d->addrs;
 	if (d && d->pending) {
 		*pending = 1;
 		return NULL;
@@ -168,10 +204,10 @@ xrt_resolved(xrt_loop *loop, xrt_item *cmd)
 	if (d) {
 		d->pending = 0;
 		if (cmd->a) {
-			snprintf(d->addr, sizeof(d->addr), "%s", res);
+			snprintf(d->addrs, sizeof(d->addrs), "%s", res);
 			d->expires = lws_now_usecs() + DNS_TTL_US;
 		} else {
-			d->addr[0] = '\0';
+			d->addrs[0] = '\0';
 		}
 	}
 	/* The clients this thread still holds cannot be freed under us (the
