@@ -76,7 +76,8 @@ xrt_proxy_parse_status(const char *p, size_t len, char *reason,
 			reason[r++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
 	if (reasonlen)
 		reason[r] = '\0';
-	/* the whole head: a blank line ends it */
+	/* the whole head (lws's question, repeated word for word so that the
+	 * proxy decides alike): a blank line ends it */
 	for (i = eol + 1; i + 1 < len; i++)
 		if (p[i] == '\n' && (p[i + 1] == '\n' ||
 				     (p[i + 1] == '\r' && i + 2 < len && p[i + 2] == '\n')))
@@ -238,13 +239,14 @@ xrt_proxy_ask(xrt_client *c)
 
 		b64((const unsigned char *)c->proxy_auth, strlen(c->proxy_auth),
 		    enc, sizeof(enc));
-		snprintf(cred, sizeof(cred), "Proxy-Authorization: Basic %s\r\n", enc);
+		snprintf(cred, sizeof(cred), "Proxy-authorization: basic %s\r\n", enc);
 	}
 	snprintf(target, sizeof(target), "%s%s%s:%d",
 		 strchr(c->host, ':') ? "[" : "", c->host,
 		 strchr(c->host, ':') ? "]" : "", c->port);
 	snprintf(job->request, sizeof(job->request),
-		 "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", target, target, cred);
+		 "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-agent: lws\r\n%s\r\n",
+		 target, target, cred);
 	snprintf(job->addr, sizeof(job->addr), "%s", c->proxy_addr);
 	job->port = c->proxy_port;
 	job->loop = c->ep.loop;
