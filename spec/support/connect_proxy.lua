@@ -30,6 +30,7 @@ function ConnectProxy.start(opts)
     hosts = opts.hosts or {},
     heads = {},       -- every request head read, in order
     tunnels = 0,      -- tunnels opened
+    relayed = "",     -- the first 64 KiB the clients sent through tunnels
     conns = {},
   }, ConnectProxy)
 end
@@ -89,14 +90,15 @@ local function pump(from, to, pending)
     if data and #data > 0 then pending = data end
     if err == "closed" and #pending == 0 then return pending, 0, true end
   end
-  local moved = 0
+  local moved, chunk = 0, nil
   if #pending > 0 then
     local sent, err, last = to:send(pending)
     moved = sent or last or 0
+    chunk = pending:sub(1, moved)
     pending = pending:sub(moved + 1)
-    if err == "closed" then return pending, moved, true end
+    if err == "closed" then return pending, moved, true, chunk end
   end
-  return pending, moved, false
+  return pending, moved, false, chunk
 end
 
 function ConnectProxy:poll()
@@ -123,7 +125,9 @@ function ConnectProxy:poll()
       end
     elseif c.up and not c.closed then
       local m1, m2, x1, x2
-      c.to_up, m1, x1 = pump(c.down, c.up, c.to_up)
+      local sent
+      c.to_up, m1, x1, sent = pump(c.down, c.up, c.to_up)
+      if sent and #self.relayed < 65536 then self.relayed = self.relayed .. sent end
       c.to_down, m2, x2 = pump(c.up, c.down, c.to_down)
       n = n + m1 + m2
       if x1 or x2 then close_conn(c) end
