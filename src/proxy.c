@@ -41,52 +41,6 @@ typedef struct ask_job {
 
 static atomic_uint_fast64_t next_id = 1;
 
-/* ------------------------------------------------------------ the parser */
-
-int
-xrt_proxy_parse_status(const char *p, size_t len, char *reason,
-		       size_t reasonlen)
-{
-	size_t i, eol, r = 0;
-	int status;
-
-	if (reasonlen)
-		reason[0] = '\0';
-	/* the status line: "HTTP/1.x SP 3DIGIT SP reason CRLF" */
-	for (eol = 0; eol < len && p[eol] != '\n'; eol++)
-		;
-	if (len < 5 && !memcmp(p, "HTTP/", len))
-		return 0;
-	if (len < 5 || memcmp(p, "HTTP/", 5))
-		return -1;
-	if (eol == len)
-		return len > 1024 ? -1 : 0;
-	if (eol < 12 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
-	    p[7] < '0' || p[7] > '9' || p[8] != ' ')
-		return -1;
-	for (i = 9, status = 0; i < 12; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		status = status * 10 + (p[i] - '0');
-	}
-	if (status < 100 || status > 599 || (p[12] != ' ' && p[12] != '\r'))
-		return -1;
-	for (i = 13; i < eol && p[i] != '\r'; i++)
-		if (r + 1 < reasonlen)
-			reason[r++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
-	if (reasonlen)
-		reason[r] = '\0';
-	/* the whole head (lws's question, repeated word for word so that the
-	 * proxy decides alike): a blank line ends it */
-	for (i = eol + 1; i + 1 < len; i++)
-		if (p[i] == '\n' && (p[i + 1] == '\n' ||
-				     (p[i + 1] == '\r' && i + 2 < len && p[i + 2] == '\n')))
-			return status;
-	if (i + 1 >= len && len - eol == 1)
-		return 0;
-	return len > ASK_MAX_HEAD ? -1 : 0;
-}
-
 /* -------------------------------------------------------- off the thread */
 
 static void
@@ -199,7 +153,7 @@ ask(ask_job *job, char *msg, size_t msglen)
 			break;
 		}
 		got += (size_t)n;
-		status = xrt_proxy_parse_status(head, got, msg, msglen);
+		status = xrt_http_status(head, got, msg, msglen);
 		if (status < 0)
 			snprintf(msg, msglen, "the proxy's answer is not HTTP");
 	}

@@ -129,6 +129,11 @@ size_t xrt_http_head_len(const char *p, size_t len);
 /* 0 on success, -1 when the head is malformed. */
 int xrt_http_parse(const char *head, size_t len, xrt_http_req *r);
 int xrt_span_has_token(xrt_span s, const char *token);
+/* The status of an HTTP response head ("HTTP/1.x NNN reason", up to the
+ * blank line that ends the head): 100-999, 0 while the head is not
+ * complete, -1 when it is not HTTP or longer than 8 KiB.  The reason
+ * phrase goes to reason (NUL-terminated, non-printable bytes as '?'). */
+int xrt_http_status(const char *p, size_t len, char *reason, size_t reasonlen);
 /* Sec-WebSocket-Accept for a key: 28 characters and a NUL. */
 #define XRT_WS_ACCEPT_LEN 32
 void xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN]);
@@ -402,11 +407,7 @@ void xrt_race_describe(xrt_client *c, char *out, size_t len);
  * client asks the proxy again, off the service thread, to say why. */
 int xrt_proxy_ask(xrt_client *c);		/* service thread; -1: cannot */
 void xrt_proxy_answer(xrt_loop *loop, xrt_item *cmd);	/* service thread */
-/* The status of an HTTP response head ("HTTP/1.x NNN reason"): 100-599,
- * 0 when the head is not complete yet, -1 when it is not HTTP. The reason
- * phrase is copied to reason (NUL-terminated, printable ASCII only). */
-int xrt_proxy_parse_status(const char *p, size_t len, char *reason,
-			   size_t reasonlen);
+
 void xrt_client_destroy(xrt_client *c);
 int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			void *user, void *in, size_t len);
