@@ -101,6 +101,26 @@ describe("every address of a host", function()
     assert.matches("127.0.0.2: no answer", reason, 1, true)
   end)
 
+  it("resolves a name off the service thread and connects to what it found", function()
+    -- localhost is 127.0.0.1 in /etc/hosts (and ::1 on some machines:
+    -- then ::1 is refused first and 127.0.0.1 still connects)
+    local c, events = client{ url = "http://localhost:" .. srv.port }
+    c:channel("room"):open()
+    H.wait_until(function() return #events >= 1 end, "the first status")
+    assert.equal("connected", events[1].payload.status)
+  end)
+
+  it("names the host that does not resolve", function()
+    -- (a machine without a name server may not answer in time: then the
+    -- connect timeout says which name did not resolve)
+    local c, events = client{ url = "http://no-such-host.invalid:" .. srv.port, connect_timeout = 5 }
+    c:channel("room"):open()
+    H.wait_until(function() return #events >= 1 end, "the failure", 10)
+    local reason = events[1].payload.reason
+    assert.is_truthy(reason:match("^cannot resolve no%-such%-host%.invalid: ") or
+      reason:match("^connect timeout: no%-such%-host%.invalid did not resolve within 5 s$"), reason)
+  end)
+
   it("rejects a pinned address that is not numeric", function()
     assert.has_error(function()
       realtime.new{ url = "http://rt.test:1", canonical = "net", resolve = { "localhost" } }
