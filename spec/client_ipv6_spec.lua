@@ -2,6 +2,7 @@
 -- expects, addresses pinned as AAAA, and the bundled server listening on
 -- ::1 or on a dual-stack :: that IPv4 clients reach too.
 local H = require "support.helpers"
+local certs = require "support.certs"
 local socket = require "socket"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
@@ -89,6 +90,31 @@ describe("IPv6", function()
     H.wait_until(function() return #srv:members("room") == 2 end, "both joins on the server")
     assert.equal("connected", c4:status())
     assert.equal("connected", c6:status())
+  end)
+
+  describe("with TLS", function()
+    local pem
+    setup(function() pem = certs.make() end)
+    teardown(function() pem.remove() end)
+
+    local function tls_attempt(pair)
+      local srv = H.track(assert(server.start{ host = "::1", port = 0, canonical = "v6", tls = pair }))
+      assert.equal("https://[::1]:" .. srv.port, srv:base_url())
+      local c, events = client(srv:base_url(), { tls = { ca_file = pem.ca } })
+      c:channel("room"):open()
+      H.wait_until(function() return #events >= 1 end, "the first status")
+      return events[1].payload
+    end
+
+    it("verifies a certificate for the IPv6 address of a literal URL", function()
+      assert.equal("connected", tls_attempt(pem.v6).status)
+    end)
+
+    it("refuses a trusted certificate for another address", function()
+      local ev = tls_attempt(pem.server) -- IP:127.0.0.1
+      assert.equal("disconnected", ev.status)
+      assert.equal("TLS certificate refused: IP address mismatch", ev.reason)
+    end)
   end)
 
   it("listens on ::1 only when told ::1", function()
