@@ -8,7 +8,7 @@
 -- checks the URL's host name.  Loopback only: 127.0.0.0/8 and ::1.
 local H = require "support.helpers"
 local certs = require "support.certs"
-local socket = require "socket"
+local listeners = require "support.listeners"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
 
@@ -24,25 +24,6 @@ describe("every address of a host", function()
     local rec, events = H.recorder()
     c:on("connection_status", rec)
     return c, events
-  end
-
-  -- a listener on addr:port that never accepts: its backlog is full, so
-  -- the kernel drops the SYNs of anyone else (a host that does not answer)
-  local function black_hole(addr, port)
-    local l = assert(socket.tcp())
-    assert(l:bind(addr, port))
-    assert(l:listen(0))
-    local fillers = {}
-    for i = 1, 4 do
-      local s = socket.tcp()
-      s:settimeout(0)
-      s:connect(addr, port)
-      fillers[i] = s
-    end
-    return H.track({ close = function()
-      for _, s in ipairs(fillers) do s:close() end
-      l:close()
-    end })
   end
 
   it("connects to the second pinned address when the first refuses", function()
@@ -64,7 +45,7 @@ describe("every address of a host", function()
   it("starts the next address while the first does not answer, and keeps the one that connects", function()
     -- 127.0.0.2 drops the SYNs; without a second attempt started while the
     -- first waits, the attempt would end at connect_timeout as a failure
-    black_hole("127.0.0.2", srv.port)
+    listeners.never_accepts("127.0.0.2", srv.port)
     local c, events = client{ url = "http://rt.test:" .. srv.port, resolve = { "127.0.0.2", "127.0.0.1" },
                               connect_timeout = 5 }
     c:channel("room"):open()
@@ -90,7 +71,7 @@ describe("every address of a host", function()
   end)
 
   it("says which address did not answer when connect_timeout ends the race", function()
-    black_hole("127.0.0.2", srv.port)
+    listeners.never_accepts("127.0.0.2", srv.port)
     local c, events = client{ url = "http://rt.test:" .. srv.port, resolve = { "127.0.0.3", "127.0.0.2" },
                               connect_timeout = 0.5 }
     c:channel("room"):open()

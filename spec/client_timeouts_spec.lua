@@ -4,7 +4,7 @@
 -- what follows: the proxy's tunnel, TLS and the WebSocket upgrade.  A host
 -- that drops SYNs no longer waits for the kernel's minutes-long default.
 local H = require "support.helpers"
-local socket = require "socket"
+local listeners = require "support.listeners"
 local realtime = require "xano.realtime"
 
 describe("timeouts", function()
@@ -20,49 +20,8 @@ describe("timeouts", function()
     return c, events
   end
 
-  -- a listener whose backlog is full and which never accepts: the kernel
-  -- drops every further SYN, as a firewall that drops packets does
-  local function never_accepts()
-    local l = assert(socket.tcp())
-    assert(l:bind("127.0.0.1", 0))
-    assert(l:listen(0))
-    local _, port = l:getsockname()
-    local fillers = {}
-    for i = 1, 4 do
-      local s = socket.tcp()
-      s:settimeout(0)
-      s:connect("127.0.0.1", port)
-      fillers[i] = s
-    end
-    H.track({ close = function()
-      for _, s in ipairs(fillers) do s:close() end
-      l:close()
-    end })
-    return tonumber(port)
-  end
-
-  -- a listener that accepts and never says a word
-  local function never_answers()
-    local l = assert(socket.bind("127.0.0.1", 0))
-    l:settimeout(0)
-    local held = {}
-    local _, port = l:getsockname()
-    H.track({
-      poll = function()
-        local a = l:accept()
-        if a then held[#held + 1] = a return 1 end
-        return 0
-      end,
-      close = function()
-        for _, s in ipairs(held) do s:close() end
-        l:close()
-      end,
-    })
-    return tonumber(port), held
-  end
-
   it("reports a connect timeout when no SYN is answered", function()
-    local port = never_accepts()
+    local port = listeners.never_accepts("127.0.0.1")
     local c, events = client("http://127.0.0.1:" .. port, { connect_timeout = 0.5 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal("disconnected", events[1].payload.status)
@@ -73,7 +32,7 @@ describe("timeouts", function()
   end)
 
   it("reports a handshake timeout when the server accepts and never answers the upgrade", function()
-    local port, held = never_answers()
+    local port, held = listeners.never_answers()
     local _, events = client("http://127.0.0.1:" .. port, { handshake_timeout = 0.5 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal(1, #held)
@@ -83,7 +42,7 @@ describe("timeouts", function()
   end)
 
   it("reports a handshake timeout when the server never answers the TLS hello", function()
-    local port = never_answers()
+    local port = listeners.never_answers()
     local _, events = client("https://127.0.0.1:" .. port, { handshake_timeout = 0.5 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal("handshake timeout: the server did not complete TLS and the WebSocket upgrade within 0.5 s",
@@ -93,7 +52,7 @@ describe("timeouts", function()
   it("lets the connect run its own course: a slow handshake is not a connect timeout", function()
     -- connect_timeout is short, handshake_timeout long: the TCP connection
     -- is up at once, so the connect timeout never fires
-    local port, held = never_answers()
+    local port, held = listeners.never_answers()
     local _, events = client("http://127.0.0.1:" .. port, { connect_timeout = 0.2, handshake_timeout = 0.8 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal(1, #held)

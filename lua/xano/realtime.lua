@@ -75,19 +75,8 @@ local function parse_url(url)
   else return nil, "url scheme must be https, http, wss or ws" end
   local authority = rest:match("^[^/?#]*")
   if authority:find("@", 1, true) then return nil, "url must not carry credentials" end
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^%[([%x:.]+)%](.*)$")
-  else
-    host, port = authority:match("^([^:]*)(.*)$")
-  end
-  if not host or host == "" then return nil, "url has no host" end
-  if port == "" then
-    port = tls and 443 or 80
-  else
-    port = tonumber(port:match("^:(%d+)$"))
-    if not port or port < 1 or port > 65535 then return nil, "url has a bad port" end
-  end
+  local host, port = proxy.authority(authority, tls and 443 or 80)
+  if not host then return nil, port == "no host" and "url has no host" or "url has a bad port" end
   return tls, host, port
 end
 

@@ -14,6 +14,22 @@ local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
+--- "host[:port]" or "[v6]:port" -> host, port (default_port when absent),
+--- or nil and why ("no host", "bad port").  new() reads the URL's with it.
+function M.authority(authority, default_port)
+  local host, port
+  if authority:sub(1, 1) == "[" then
+    host, port = authority:match("^%[([%x:.]+)%](.*)$")
+  else
+    host, port = authority:match("^([^:]*)(.*)$")
+  end
+  if not host or host == "" then return nil, "no host" end
+  if port == "" then return host, default_port end
+  port = tonumber(port:match("^:(%d+)$"))
+  if not port or port < 1 or port > 65535 then return nil, "bad port" end
+  return host, port
+end
+
 --- Parses a proxy URL.  Returns { host =, port =, auth = "user:pass" or
 --- nil }, or nil and why.
 function M.parse(url)
@@ -32,19 +48,8 @@ function M.parse(url)
     auth = unescape(user) .. ":" .. unescape(pass)
     if #auth > 95 then return nil, "credentials longer than 95 bytes" end
   end
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^%[([%x:.]+)%](.*)$")
-  else
-    host, port = authority:match("^([^:]*)(.*)$")
-  end
-  if not host or host == "" then return nil, "no host" end
-  if port == "" then
-    port = 1080 -- curl's default proxy port
-  else
-    port = tonumber(port:match("^:(%d+)$"))
-    if not port or port < 1 or port > 65535 then return nil, "bad port" end
-  end
+  local host, port = M.authority(authority, 1080) -- curl's default proxy port
+  if not host then return nil, port end
   return { host = host, port = port, auth = auth }
 end
 
