@@ -70,6 +70,16 @@ describe("every address of a host", function()
     assert.equal("waiting", c._core:state())
   end)
 
+  it("tries the families in turn, as RFC 8305 orders a DNS answer, each address once", function()
+    local c, events = client{ url = "http://rt.test:" .. srv.port,
+                              resolve = { "127.0.0.3", "127.0.0.4", "::1", "127.0.0.5", "[::1]" } }
+    c:channel("room"):open()
+    H.wait_until(function() return #events >= 1 end, "the failure")
+    assert.equal("cannot connect to rt.test port " .. srv.port .. " (127.0.0.3: refused or unreachable, " ..
+      "[::1]: refused or unreachable, 127.0.0.4: refused or unreachable, 127.0.0.5: refused or unreachable)",
+      events[1].payload.reason)
+  end)
+
   it("says which address did not answer when connect_timeout ends the race", function()
     listeners.never_accepts("127.0.0.2", srv.port)
     local c, events = client{ url = "http://rt.test:" .. srv.port, resolve = { "127.0.0.3", "127.0.0.2" },

@@ -670,7 +670,7 @@ connect_now(xrt_client *c)
 {
 	const char *name = c->proxy_host ? c->proxy_host : c->host;
 	const char *addrs = name;
-	char err[160];
+	char err[160], pinned[XRT_MAX_ADDRS * 48];
 	int pending = 0;
 
 	c->reason[0] = '\0';
@@ -682,7 +682,9 @@ connect_now(xrt_client *c)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
 				 deadline_fire, c->connect_timeout_us);
 	if (c->resolve && !c->proxy_host) {
-		addrs = c->resolve;	/* pinned, as curl's --resolve */
+		/* pinned, as curl's --resolve, and tried as an answer would be */
+		xrt_order_addresses(c->resolve, pinned, sizeof(pinned));
+		addrs = pinned;
 	} else if (!xrt_is_numeric_host(name)) {
 		addrs = xrt_resolve(c->ep.loop, name, &pending, err, sizeof(err));
 		if (pending) {

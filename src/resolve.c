@@ -45,52 +45,78 @@ xrt_is_numeric_host(const char *host)
 	return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
-/* The addresses of res as a list, in RFC 8305 order (see the top). */
-static void
-order_addresses(const struct addrinfo *res, char *out, size_t outlen)
+/* A list of numeric addresses in RFC 8305 order (see the top): the
+ * families interleaved, the first family first, each family's addresses
+ * in the order given, each address once, at most XRT_MAX_ADDRS. */
+void
+xrt_order_addresses(const char *in, char *out, size_t outlen)
 {
-	const struct addrinfo *fam[2][XRT_MAX_ADDRS];
+	char fam[2][XRT_MAX_ADDRS][INET6_ADDRSTRLEN];
 	int nfam[2] = { 0, 0 }, first = -1, i, k, f;
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (; res; res = res->ai_next) {
-		f = res->ai_family == AF_INET6 ? 1 : res->ai_family == AF_INET ? 0 : -1;
-		if (f < 0 || nfam[f] == XRT_MAX_ADDRS)
-			continue;
-		if (first < 0)
-			first = f;
-		for (k = 0; k < nfam[f]; k++)	/* one entry per address */
-			if (fam[f][k]->ai_addrlen == res->ai_addrlen &&
-			    !memcmp(fam[f][k]->ai_addr, res->ai_addr, res->ai_addrlen))
-				break;
-		if (k == nfam[f])
-			fam[f][nfam[f]++] = res;
+	while (*in) {
+		size_t n = strcspn(in, " ");
+		char a[INET6_ADDRSTRLEN];
+
+		if (n && n < sizeof(a)) {
+			memcpy(a, in, n);
+			a[n] = '\0';
+			f = strchr(a, ':') ? 1 : 0;
+			for (k = 0; k < nfam[f] && strcmp(fam[f][k], a); k++)
+				;
+			if (k == nfam[f] && nfam[f] < XRT_MAX_ADDRS) {
+				memcpy(fam[f][nfam[f]++], a, n + 1);
+				if (first < 0)
+					first = f;
+			}
+		}
+		in += n;
+		while (*in == ' ')
+			in++;
 	}
-	if (first < 0)
-		return;
-	for (i = 0, k = 0; k < XRT_MAX_ADDRS && (i < nfam[0] || i < nfam[1]); i++) {
+	for (i = 0, k = 0; first >= 0 && k < XRT_MAX_ADDRS &&
+	     (i < nfam[0] || i < nfam[1]); i++) {
 		int order[2] = { first, !first }, j;
 
 		for (j = 0; j < 2 && k < XRT_MAX_ADDRS; j++) {
-			char a[INET6_ADDRSTRLEN];
-			const struct addrinfo *ai;
-
 			f = order[j];
-			if (i >= nfam[f])
+			if (i >= nfam[f] || used >= outlen)
 				continue;
-			ai = fam[f][i];
-			if (f)
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
-					  a, sizeof(a));
-			else
-				inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr,
-					  a, sizeof(a));
 			used += (size_t)snprintf(out + used, outlen - used, "%s%s",
-						 used ? " " : "", a);
+						 used ? " " : "", fam[f][i]);
 			k++;
 		}
 	}
+}
+
+/* The addresses of res, in getaddrinfo()'s order (RFC 6724), then RFC
+ * 8305's. */
+static void
+order_addresses(const struct addrinfo *res, char *out, size_t outlen)
+{
+	char all[XRT_MAX_ADDRS * 2 * (INET6_ADDRSTRLEN + 1)];
+	size_t used = 0;
+	int n = 0;
+
+	all[0] = '\0';
+	for (; res && n < 2 * XRT_MAX_ADDRS; res = res->ai_next) {
+		char a[INET6_ADDRSTRLEN];
+
+		if (res->ai_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
+				  a, sizeof(a));
+		else if (res->ai_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr,
+				  a, sizeof(a));
+		else
+			continue;
+		used += (size_t)snprintf(all + used, sizeof(all) - used, "%s%s",
+					 used ? " " : "", a);
+		n++;
+	}
+	xrt_order_addresses(all, out, outlen);
 }
 
 static void *

@@ -255,6 +255,9 @@ void xrt_ep_service_done(xrt_endpoint *ep);	/* service thread lets go */
  * family the one getaddrinfo() put first). */
 #define XRT_MAX_ADDRS 16
 int xrt_is_numeric_host(const char *host);
+/* in (a list) in that order; the resolve option's addresses go through it
+ * too, as a DNS answer does */
+void xrt_order_addresses(const char *in, char *out, size_t outlen);
 const char *xrt_resolve(xrt_loop *loop, const char *host, int *pending,
 			char *err, size_t errlen);
 void xrt_resolved(xrt_loop *loop, xrt_item *cmd);
