@@ -11,6 +11,7 @@ local H = require "support.helpers"
 local P = require "support.proc"
 local CP = require "support.connect_proxy"
 local certs = require "support.certs"
+local listeners = require "support.listeners"
 local mime = require "mime"
 local proxy = require "xano.realtime.proxy"
 local realtime = require "xano.realtime"
@@ -135,11 +136,21 @@ describe("HTTP proxies", function()
     local p = start_proxy()
     local port = p.port
     p:close()
-    local _, events = client{ proxy = "http://127.0.0.1:" .. port }
-    _:channel("room"):open()
+    local c, events = client{ proxy = "http://127.0.0.1:" .. port }
+    c:channel("room"):open()
     H.wait_until(function() return #events >= 1 end, "the failure")
     assert.equal("cannot connect to the proxy 127.0.0.1 port " .. port ..
       " (127.0.0.1: refused or unreachable)", events[1].payload.reason)
+  end)
+
+  it("reports a handshake timeout when the proxy never answers the CONNECT", function()
+    local port, held = listeners.never_answers()
+    local c, events = client{ proxy = "http://127.0.0.1:" .. port, handshake_timeout = 0.5 }
+    c:channel("room"):open()
+    H.wait_until(function() return #events >= 1 end, "the timeout")
+    assert.equal(1, #held)
+    assert.equal("handshake timeout: the tunnel through the proxy and the WebSocket upgrade did not complete within 0.5 s",
+      events[1].payload.reason)
   end)
 
   it("rejects a proxy it cannot use", function()

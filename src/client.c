@@ -496,10 +496,14 @@ deadline_fire(lws_sorted_usec_list_t *sul)
 	if (!c->wsi)
 		return;
 	if (c->state == XRT_CONNECTING) {
-		snprintf(m, sizeof(m), "handshake timeout: %s did not complete %s"
-			 "the WebSocket upgrade within %s",
-			 c->proxy_host ? "the proxy tunnel" : "the server",
-			 c->tls ? "TLS and " : "", s);
+		if (c->proxy_host)
+			snprintf(m, sizeof(m), "handshake timeout: the tunnel through "
+				 "the proxy%s and the WebSocket upgrade did not "
+				 "complete within %s", c->tls ? ", TLS" : "", s);
+		else
+			snprintf(m, sizeof(m), "handshake timeout: the server did not "
+				 "complete %sthe WebSocket upgrade within %s",
+				 c->tls ? "TLS and " : "", s);
 		set_reason(c, m);
 	}
 	kill_wsi(c->wsi);
