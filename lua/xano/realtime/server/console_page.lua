@@ -58,6 +58,7 @@ form h3 { margin: 0 0 2px; font-size: 13px; font-weight: 600; }
 label { color: var(--dim); font-size: 12px; display: grid; gap: 3px; }
 input, select, textarea, button { font: 12px var(--mono); color: var(--text); background: #0f151b;
   border: 1px solid var(--line); border-radius: 5px; padding: 5px 7px; }
+form input, form select, form textarea { width: 100%; min-width: 0; }
 textarea { min-height: 48px; resize: vertical; }
 .row { display: grid; grid-template-columns: 1fr 1fr; gap: 6px; }
 button { font-family: var(--sans); cursor: pointer; background: #1d3b55; border-color: #2c5d86; }
@@ -66,11 +67,11 @@ button.danger { background: #4a2227; border-color: #7a3038; }
 button.ghost { background: transparent; }
 .result { font-family: var(--mono); font-size: 12px; min-height: 16px; color: var(--dim); }
 .result.ok { color: var(--ok); } .result.bad { color: var(--bad); }
-#log-section { grid-column: 1 / -1; }
+#actions { align-self: start; }
 .tools { display: flex; gap: 8px; align-items: center; margin-left: auto; text-transform: none;
   letter-spacing: 0; }
 .tools select, .tools button { padding: 3px 6px; }
-#log { height: 300px; overflow: auto; font-family: var(--mono); font-size: 12px; padding: 4px 0; }
+#log { height: 340px; overflow: auto; font-family: var(--mono); font-size: 12px; padding: 4px 0; }
 .line { display: grid; grid-template-columns: 96px 92px 130px 150px minmax(0, 1fr);
   gap: 10px; padding: 1px 12px; white-space: nowrap; }
 .line:hover { background: #1b2430; }
@@ -138,8 +139,21 @@ button.ghost { background: transparent; }
         <div class="empty" id="channels-empty">no channel has members or history</div>
       </div>
     </section>
+    <section id="log-section">
+      <h2>Log <span class="count" id="log-count">0</span>
+        <span class="tools">
+          <span class="dropped" id="dropped"></span>
+          <span class="paused hidden" id="paused-note">paused: <span id="held">0</span> held</span>
+          <select id="filter-channel"><option value="">every channel</option></select>
+          <select id="filter-socket"><option value="">every socket</option></select>
+          <button type="button" id="pause">Pause</button>
+          <button type="button" class="ghost" id="clear">Clear</button>
+        </span>
+      </h2>
+      <div id="log"></div>
+    </section>
   </div>
-  <section>
+  <section id="actions">
     <h2>Actions</h2>
     <form id="event-form">
       <h3>Send a server event</h3>
@@ -175,19 +189,6 @@ button.ghost { background: transparent; }
       <option value="1011">server error</option><option value="1012">service restart</option>
       <option value="1013">try again later</option><option value="4000">application</option>
     </datalist>
-  </section>
-  <section id="log-section">
-    <h2>Log <span class="count" id="log-count">0</span>
-      <span class="tools">
-        <span class="dropped" id="dropped"></span>
-        <span class="paused hidden" id="paused-note">paused: <span id="held">0</span> held</span>
-        <select id="filter-channel"><option value="">every channel</option></select>
-        <select id="filter-socket"><option value="">every socket</option></select>
-        <button type="button" id="pause">Pause</button>
-        <button type="button" class="ghost" id="clear">Clear</button>
-      </span>
-    </h2>
-    <div id="log"></div>
   </section>
 </main>
 </div>
@@ -252,7 +253,7 @@ button.ghost { background: transparent; }
     var keep = sel.value;
     while (sel.options.length > (first ? 1 : 0)) sel.remove(first ? 1 : 0);
     values.forEach(function (v) { var o = el("option", null, v); o.value = v; sel.appendChild(o); });
-    sel.value = values.indexOf(keep) >= 0 || keep === "" ? keep : (first ? "" : values[0] || "");
+    sel.value = values.indexOf(keep) >= 0 ? keep : (first ? "" : values[0] || "");
   }
   var lastState = null;
   function renderState(st) {
