@@ -77,13 +77,18 @@ describe("server console in a browser", function()
         XRT_PREFIX = prefix, XRT_CHROMIUM = CHROMIUM, XRT_URL = srv:console_url(), XRT_KEY = KEY,
         XRT_SOCKETS = table.concat(sockets, ","), XRT_CHANNEL = "lobby",
         XRT_MESSAGE = "hello from the game", XRT_EVENT = event_data, XRT_SCREENSHOT = shot,
+        XRT_FILTER_CHANNEL = "scores",
       },
     })
     H.track({ close = function() proc:kill() end })
     -- the server and both clients run while the browser works; once the
     -- page shows the sockets (its feed is open), the clients talk
-    local talked = false
+    local talked, paused = false, false
     H.wait_until(function()
+      if not paused and proc:output():find('"step":"paused"', 1, true) then
+        paused = true
+        assert(lobby_a:send({ text = "while paused" }))
+      end
       if not talked and proc:output():find('"step":"state"', 1, true) then
         talked = true
         assert(lobby_a:send({ text = "hello from the game" }))
@@ -93,7 +98,7 @@ describe("server console in a browser", function()
       end
       return proc:exited()
     end, "the browser run", 120)
-    assert.same({ { text = "hello from the game" } }, heard)
+    assert.same({ { text = "hello from the game" }, { text = "while paused" } }, heard)
     local out = proc:output()
     local steps = decode_lines(out)
     assert.equal(0, proc:status(), "browser run failed:\n" .. out)
@@ -116,6 +121,18 @@ describe("server console in a browser", function()
     for _, r in ipairs(rows) do shown[r.socketId] = r end
     for _, sid in ipairs(sockets) do assert.truthy(shown[sid], "socket " .. sid .. " not shown") end
     assert.equal("event delivered to 2 socket(s)", step("event sent").result)
+    -- the log's filters: "scores" shows the guest's join there alone; the
+    -- guest's socket shows its private message and that join
+    local f = step("filters")
+    assert.same({ { kind = "join", channel = "scores", who = sockets[2] } }, f.byChannel)
+    local kinds = {}
+    for _, l in ipairs(f.bySocket) do kinds[l.kind] = l end
+    assert.equal(2, #f.bySocket)
+    assert.equal(sockets[2] .. " → " .. sockets[1], kinds.private.who)
+    assert.equal("scores", kinds.join.channel)
+    assert.equal(5, f.all)
+    -- paused, a new line is held; resumed, it shows
+    assert.is_false(step("resumed").shownWhilePaused)
 
     -- both clients' handlers fired with what was typed into the form
     H.wait_until(function() return #events.alice == 1 and #events.guest == 1 end, "both event handlers")

@@ -13,6 +13,11 @@
 //   XRT_MESSAGE     a text the log must show (in a message's preview)
 //   XRT_EVENT       the JSON data typed into the "send event" form
 //   XRT_SCREENSHOT  where the PNG goes
+//   XRT_FILTER_CHANNEL  a channel to filter the log by
+//
+// After the screenshot it prints the step "paused" and waits for one new
+// log line (the spec sends a message "while paused"), which must be held
+// until the page resumes.
 //
 // Prints one JSON line per step ({"step": ..., ...}); the last line is
 // {"ok": true} or {"ok": false, "error": ...}; exits 0 only on success.
@@ -96,6 +101,28 @@ async function main() {
 
     await page.screenshot({ path: env.XRT_SCREENSHOT, fullPage: true });
     say({ step: "screenshot", path: env.XRT_SCREENSHOT });
+
+    // 5. filters: by channel, by socket (sender or private target)
+    const shown = () => page.$$eval("#log .line", (ls) => ls.map((l) => ({
+      kind: l.getAttribute("data-kind"), channel: l.querySelector(".c").textContent,
+      who: l.querySelector(".s").title })));
+    await page.selectOption("#filter-channel", env.XRT_FILTER_CHANNEL);
+    const byChannel = await shown();
+    await page.selectOption("#filter-channel", "");
+    await page.selectOption("#filter-socket", socks[1]);
+    const bySocket = await shown();
+    await page.selectOption("#filter-socket", "");
+    say({ step: "filters", byChannel, bySocket, all: (await shown()).length });
+
+    // 6. pause: new lines are held, not shown, until resumed
+    await page.click("#pause");
+    say({ step: "paused" });
+    await page.waitForFunction(() => document.getElementById("held").textContent === "1");
+    const whilePaused = await page.$$eval("#log .line", (ls) => ls.some((l) => l.textContent.includes("while paused")));
+    await page.click("#pause");
+    await page.waitForFunction(() => [...document.querySelectorAll("#log .line")]
+      .some((l) => l.textContent.includes("while paused")));
+    say({ step: "resumed", shownWhilePaused: whilePaused });
     if (problems.length) throw new Error(problems.join("; "));
     say({ ok: true });
   } finally {

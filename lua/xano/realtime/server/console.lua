@@ -267,7 +267,7 @@ function Console:record(kind, a, b, c, d)
     else
       rec.kind = "frame"
     end
-    rec.preview = preview(c.payload)
+    if c.payload ~= "null" then rec.preview = preview(c.payload) end
   elseif kind == "error" then
     -- a (sock), b (channel), c (message)
     rec.socket, rec.channel, rec.preview = a.socketId, b, preview(c)
