@@ -200,6 +200,15 @@ describe("server console", function()
         end
       end
     end)
+    it("cannot have a header line injected: the transport refuses line breaks in headers", function()
+      local srv = start()
+      assert.has_error(function()
+        srv.h:respond(1, 200, "x", "text/plain", { ["Set-Cookie"] = "a=1\r\nX-Injected: 1" })
+      end)
+      assert.has_error(function() srv.h:respond(1, 200, "x", "text/plain\r\nX-Injected: 1") end)
+      assert.has_error(function() srv.h:respond(1, 200, "x", nil, { ["Bad Name"] = "1" }) end)
+      assert.has_error(function() srv.h:respond(1, 200, "x", nil, { ["X-Ok"] = 1 }) end)
+    end)
   end)
 
   describe("GET /_console/state", function()

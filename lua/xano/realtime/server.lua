@@ -2,8 +2,10 @@
 -- /rt/ protocol of @xano/js-sdk 3.0.1): the upgrade and token rules, the
 -- join/leave/message/history frames, presence, history, channel
 -- permissions, the "Realtime Event" function (srv:event and POST /event),
--- and introspection for specs.  The C transport (xano.realtime.core.server)
--- moves frames and connection events; everything that knows JSON is here.
+-- introspection for specs, and the few hooks of the live console
+-- (server/console.lua: self.console, self.tap).  The C transport
+-- (xano.realtime.core.server) moves frames and connection events;
+-- everything that knows JSON is here.
 --
 -- Payloads and options are relayed byte for byte: the server decodes a
 -- frame to check it, but builds the frames it sends from the raw JSON text
