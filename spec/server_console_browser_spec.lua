@@ -19,9 +19,10 @@ local KEY = "browser-admin-key"
 
 -- the folder holding node_modules/playwright-core, installed when missing
 local function driver()
-  local ok, out = P.sh("sh " .. P.quote(ROOT .. "/spec/support/browser/install.sh") .. " 2>/dev/null")
+  -- P.sh merges stderr (npm's report) into the output: the folder is the last line
+  local ok, out = P.sh("sh " .. P.quote(ROOT .. "/spec/support/browser/install.sh"))
   assert(ok, "playwright-core is not installed (spec/support/browser/install.sh): " .. out)
-  return (out:gsub("%s+$", ""))
+  return (out:match("([^\n]+)\n?$"))
 end
 
 local function decode_lines(text)
@@ -98,11 +99,11 @@ describe("server console in a browser", function()
       end
       return proc:exited()
     end, "the browser run", 120)
-    assert.same({ { text = "hello from the game" }, { text = "while paused" } }, heard)
     local out = proc:output()
     local steps = decode_lines(out)
     assert.equal(0, proc:status(), "browser run failed:\n" .. out)
     assert.is_true(steps[#steps].ok, out)
+    assert.same({ { text = "hello from the game" }, { text = "while paused" } }, heard)
 
     local function step(name)
       for _, s in ipairs(steps) do
