@@ -60,6 +60,8 @@ build = {
     ["xano.realtime.json"] = "lua/xano/realtime/json.lua",
     ["xano.realtime.presence"] = "lua/xano/realtime/presence.lua",
     ["xano.realtime.server"] = "lua/xano/realtime/server.lua",
+    ["xano.realtime.server.console"] = "lua/xano/realtime/server/console.lua",
+    ["xano.realtime.server.console_page"] = "lua/xano/realtime/server/console_page.lua",
     ["xano.realtime.workflow"] = "lua/xano/realtime/workflow.lua",
   },
   install = {
