@@ -15,7 +15,7 @@
 #   make valgrind        memcheck over a client's whole life
 #   make fuzz            the libFuzzer targets of fuzz/, FUZZ_SECONDS each
 #   make install         into PREFIX (or DESTDIR), LuaRocks-style variables
-#   make console-screenshot   docs/console.png, from the console's browser spec
+#   make console-screenshot   the console's browser spec alone (it writes docs/console.png)
 
 LUA         ?= lua5.4
 PKG_CONFIG  ?= pkg-config
