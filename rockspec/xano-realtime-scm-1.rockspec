@@ -61,6 +61,8 @@ build = {
     ["xano.realtime.presence"] = "lua/xano/realtime/presence.lua",
     ["xano.realtime.proxy"] = "lua/xano/realtime/proxy.lua",
     ["xano.realtime.server"] = "lua/xano/realtime/server.lua",
+    ["xano.realtime.server.console"] = "lua/xano/realtime/server/console.lua",
+    ["xano.realtime.server.console_page"] = "lua/xano/realtime/server/console_page.lua",
     ["xano.realtime.workflow"] = "lua/xano/realtime/workflow.lua",
   },
   install = {
