@@ -3,6 +3,7 @@
 -- ::1 or on a dual-stack :: that IPv4 clients reach too.
 local H = require "support.helpers"
 local certs = require "support.certs"
+local P = require "support.proc"
 local socket = require "socket"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
@@ -115,6 +116,21 @@ describe("IPv6", function()
       assert.equal("disconnected", ev.status)
       assert.equal("TLS certificate refused: IP address mismatch", ev.reason)
     end)
+  end)
+
+  it("serves on :: from the command line (--host ::), reached on ::1 and 127.0.0.1", function()
+    local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", "bin/xano-realtime-server",
+                           "--host", "::", "--port", "0", "--canonical", "v6" })
+    H.track({ close = function() proc:kill() end })
+    H.wait_until(function() return proc:output():find("\n", 1, true) or proc:exited() end, "the ready line")
+    local port = tonumber(proc:output():match("^listening ws://%[::1%]:(%d+)/rt/v6\n"))
+    assert(port, "ready line: " .. proc:output())
+    for _, url in ipairs{ "http://[::1]:" .. port, "http://127.0.0.1:" .. port } do
+      local c, events = client(url)
+      c:channel("room"):open()
+      H.wait_until(function() return #events >= 1 end, "the first status on " .. url)
+      assert.equal("connected", events[1].payload.status, url)
+    end
   end)
 
   it("listens on ::1 only when told ::1", function()
