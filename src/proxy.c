@@ -259,7 +259,7 @@ xrt_proxy_answer(xrt_loop *loop, xrt_item *cmd)
 	pthread_mutex_unlock(&loop->mu);
 	if (!c)
 		return;
-	if (status >= 300) {
+	if (status > 0 && (status < 200 || status >= 300)) {
 		const char *t = status_text(status);
 
 		snprintf(m, sizeof(m), "proxy refused the tunnel: HTTP %d %.100s",
