@@ -164,7 +164,6 @@ xrt_race_start(xrt_client *c, const char *addrs)
 			p++;
 	}
 	r->active = 1;
-	r->started = lws_now_usecs();
 	if (!r->n) {
 		r->active = 0;
 		xrt_client_race_lost(c, "no address to try");

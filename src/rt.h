@@ -315,7 +315,6 @@ typedef struct xrt_race {
 	int n, next, live;
 	int dialing;		/* index being handed to lws, -1 when none */
 	int active;		/* racing: no address has connected yet */
-	int64_t started;
 	lws_sorted_usec_list_t sul_next;
 } xrt_race;
 
