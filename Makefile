@@ -206,7 +206,7 @@ VALGRIND     ?= valgrind --leak-check=full --errors-for-leak-kinds=definite,poss
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
-FUZZERS      := ws http utf8 queue
+FUZZERS      := ws http utf8 queue status
 FUZZ_BUILD   := build/fuzz
 FUZZ_PACKAGES ?= clang libclang-rt-14-dev
 

@@ -807,6 +807,15 @@ open_listener(xrt_server *s, char *msg, size_t msglen)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6) {
+			/* "::" serves both families (dual-stack) whatever the
+			 * system's net.ipv6.bindv6only says */
+			int v6only = !IN6_IS_ADDR_UNSPECIFIED(
+				&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+				   sizeof(v6only));
+		}
 		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) &&
 		    !listen(fd, SOMAXCONN))
 			break;

@@ -1121,7 +1121,10 @@ local function merged_config(o)
   return M.check_config(cfg)
 end
 
+-- The authority clients use: a wildcard address ("::" listens on both
+-- families, "0.0.0.0" on IPv4) is reached on the loopback of its family.
 local function authority(host, port)
+  if host == "::" then host = "::1" elseif host == "0.0.0.0" then host = "127.0.0.1" end
   if host:find(":", 1, true) then return "[" .. host .. "]:" .. port end
   return host .. ":" .. port
 end
