@@ -15,6 +15,7 @@
 #   make valgrind        memcheck over a client's whole life
 #   make fuzz            the libFuzzer targets of fuzz/, FUZZ_SECONDS each
 #   make install         into PREFIX (or DESTDIR), LuaRocks-style variables
+#   make console-screenshot   the console's browser spec alone (it writes docs/console.png)
 
 LUA         ?= lua5.4
 PKG_CONFIG  ?= pkg-config
@@ -109,6 +110,12 @@ test:
 	XRT_BUILD=$(BUILD) XRT_LUA=$(LUA) $(LUA) $(BUSTED) $(SPEC)
 endif
 
+# The README's screenshot of the server console: the browser spec run once,
+# writing its screenshot to docs/console.png (headless Debian chromium).
+console-screenshot:
+	XRT_CONSOLE_SCREENSHOT=docs/console.png $(MAKE) --no-print-directory test LUA=lua5.4 \
+	  SPEC=spec/server_console_browser_spec.lua
+
 check: WERROR = -Werror
 check: clean all test
 
@@ -122,10 +129,11 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/xano/realtime $(DESTDIR)$(INST_LUADIR)/xano/realtime \
-	  $(DESTDIR)$(INST_BINDIR)
+	  $(DESTDIR)$(INST_LUADIR)/xano/realtime/server $(DESTDIR)$(INST_BINDIR)
 	install -m 755 $(MOD) $(DESTDIR)$(INST_LIBDIR)/xano/realtime/core.so
 	install -m 644 lua/xano/realtime.lua $(DESTDIR)$(INST_LUADIR)/xano/realtime.lua
 	install -m 644 lua/xano/realtime/*.lua $(DESTDIR)$(INST_LUADIR)/xano/realtime/
+	install -m 644 lua/xano/realtime/server/*.lua $(DESTDIR)$(INST_LUADIR)/xano/realtime/server/
 	install -m 755 bin/xano-realtime-server $(DESTDIR)$(INST_BINDIR)/xano-realtime-server
 
 # make bench: every benchmark of bench/README.md side by side (about five
@@ -198,7 +206,7 @@ VALGRIND     ?= valgrind --leak-check=full --errors-for-leak-kinds=definite,poss
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 60
-FUZZERS      := ws http utf8 queue
+FUZZERS      := ws http utf8 queue status
 FUZZ_BUILD   := build/fuzz
 FUZZ_PACKAGES ?= clang libclang-rt-14-dev
 
@@ -251,4 +259,4 @@ fuzz:
 clean:
 	rm -rf build
 
-.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz
+.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz console-screenshot

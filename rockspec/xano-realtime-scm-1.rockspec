@@ -43,9 +43,9 @@ build = {
   modules = {
     ["xano.realtime.core"] = {
       sources = {
-        "src/client.c", "src/loop.c", "src/lua_client.c", "src/lua_core.c",
-        "src/lua_json.c", "src/lua_server.c", "src/queue.c", "src/resolve.c",
-        "src/server.c", "src/wsframe.c",
+        "src/client.c", "src/connect.c", "src/loop.c", "src/lua_client.c",
+        "src/lua_core.c", "src/lua_json.c", "src/lua_server.c", "src/proxy.c",
+        "src/queue.c", "src/resolve.c", "src/server.c", "src/wsframe.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "websockets", "ssl", "crypto", "pthread" },
@@ -59,7 +59,10 @@ build = {
     ["xano.realtime.history"] = "lua/xano/realtime/history.lua",
     ["xano.realtime.json"] = "lua/xano/realtime/json.lua",
     ["xano.realtime.presence"] = "lua/xano/realtime/presence.lua",
+    ["xano.realtime.proxy"] = "lua/xano/realtime/proxy.lua",
     ["xano.realtime.server"] = "lua/xano/realtime/server.lua",
+    ["xano.realtime.server.console"] = "lua/xano/realtime/server/console.lua",
+    ["xano.realtime.server.console_page"] = "lua/xano/realtime/server/console_page.lua",
     ["xano.realtime.workflow"] = "lua/xano/realtime/workflow.lua",
   },
   install = {

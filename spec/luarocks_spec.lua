@@ -83,7 +83,7 @@ describe("the LuaRocks package", function()
       end
     end
     table.sort(files)
-    local want = ls("lua/xano/realtime.lua lua/xano/realtime/*.lua")
+    local want = ls("lua/xano/realtime.lua lua/xano/realtime/*.lua lua/xano/realtime/*/*.lua")
     assert.same(want, files)
   end)
 
@@ -100,7 +100,10 @@ describe("the LuaRocks package", function()
     assert(ok, out)
     assert.truthy(out:find("xano-realtime scm-1 is now installed", 1, true), out)
     for _, f in ipairs({ "/lib/lua/5.4/xano/realtime/core.so", "/share/lua/5.4/xano/realtime.lua",
-                         "/share/lua/5.4/xano/realtime/server.lua", "/bin/xano-realtime-server" }) do
+                         "/share/lua/5.4/xano/realtime/server.lua",
+                         "/share/lua/5.4/xano/realtime/server/console.lua",
+                         "/share/lua/5.4/xano/realtime/server/console_page.lua",
+                         "/bin/xano-realtime-server" }) do
       assert(io.open(tree .. f, "r"), tree .. f .. " missing:\n" .. out):close()
     end
 

@@ -1,5 +1,6 @@
--- bin/xano-realtime-server: the server as a command.  It prints exactly
--- one ready line "listening ws://HOST:PORT/rt/CANONICAL", serves until
+-- bin/xano-realtime-server: the server as a command.  It prints one ready
+-- line "listening ws://HOST:PORT/rt/CANONICAL" (and, with an admin key, a
+-- second line "console http://HOST:PORT/_console"), serves until
 -- SIGINT or SIGTERM, closes every socket cleanly (1001) and exits 0.  Bad
 -- flags or a bad config exit 2 with a message on stderr.
 local H = require "support.helpers"
@@ -43,10 +44,10 @@ local function spawn(args)
   return p
 end
 
--- waits for the ready line; returns host, port, canonical
+-- waits for the ready line (the first); returns host, port, canonical
 local function ready(p)
   H.wait_until(function() return p.out():find("\n", 1, true) or p.rc() end, "ready line")
-  local host, port, canonical = p.out():match("^listening ws://([^:]+):(%d+)/rt/(%S+)\n$")
+  local host, port, canonical = p.out():match("^listening ws://([^:]+):(%d+)/rt/(%S+)\n")
   assert(port, "no ready line; stdout: " .. p.out() .. " stderr: " .. p.err())
   return host, tonumber(port), canonical
 end
@@ -108,6 +109,29 @@ describe("bin/xano-realtime-server", function()
     res = HTTP.request(port, "POST", "/event", { ["X-Admin-Key"] = "cli-key" }, body)
     assert.equal(200, res.status)
     assert.equal("from cli", alice:expect("event", "lobby").payload.data)
+    os.execute("kill -TERM " .. p.pid)
+    assert.equal(0, wait_exit(p))
+  end)
+
+  it("with an admin key, prints the console's URL on a second line, and the console answers", function()
+    local p = spawn("--port 0 --canonical clitest --admin-key console-key")
+    local _, port = ready(p)
+    H.wait_until(function() return select(2, p.out():gsub("\n", "")) >= 2 or p.rc() end, "console line")
+    local url = "http://127.0.0.1:" .. port .. "/_console"
+    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\nconsole " .. url .. "\n", p.out())
+    assert.equal(401, HTTP.request(port, "GET", "/_console/state").status)
+    local res = HTTP.request(port, "GET", "/_console/state", { ["X-Admin-Key"] = "console-key" })
+    assert.equal(200, res.status)
+    assert.truthy(res.body:find('"canonical":"clitest"', 1, true))
+    os.execute("kill -TERM " .. p.pid)
+    assert.equal(0, wait_exit(p))
+  end)
+
+  it("without an admin key, prints the ready line alone and has no console", function()
+    local p = spawn("--port 0 --canonical clitest")
+    local _, port = ready(p)
+    assert.equal(404, HTTP.request(port, "GET", "/_console").status)
+    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p.out())
     os.execute("kill -TERM " .. p.pid)
     assert.equal(0, wait_exit(p))
   end)

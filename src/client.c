@@ -12,6 +12,7 @@
 #include "rt.h"
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,14 @@ set_state(xrt_client *c, int state)
 static void
 set_reason(xrt_client *c, const char *why)
 {
-	if (!c->reason[0])
-		snprintf(c->reason, sizeof(c->reason), "%.120s", why);
+	size_t n = strlen(why);
+
+	if (c->reason[0])
+		return;
+	if (n >= sizeof(c->reason))
+		n = sizeof(c->reason) - 1;	/* a long reason is cut */
+	memcpy(c->reason, why, n);
+	c->reason[n] = '\0';
 }
 
 static void
@@ -71,17 +78,20 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->path = strdup(o->path);
 	c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
 	c->token = o->token ? strdup(o->token) : NULL;
+	c->resolve = o->resolve ? strdup(o->resolve) : NULL;
+	c->proxy_host = o->proxy_host ? strdup(o->proxy_host) : NULL;
+	c->proxy_auth = o->proxy_auth ? strdup(o->proxy_auth) : NULL;
 	c->tx = xrt_buf_new(1024);
 	if (!c->host || !c->path || (o->ca_file && !c->ca_file) ||
-	    (o->token && !c->token) || !c->tx) {
-		xrt_buf_unref(c->tx);
-		free(c->host);
-		free(c->path);
-		free(c->ca_file);
-		free(c->token);
-		free(c);
+	    (o->token && !c->token) || !c->tx || (o->resolve && !c->resolve) ||
+	    (o->proxy_host && !c->proxy_host) ||
+	    (o->proxy_auth && !c->proxy_auth)) {
+		c->ep.loop = NULL;
+		xrt_client_destroy(c);
 		return NULL;
 	}
+	c->proxy_port = o->proxy_port;
+	c->race.dialing = -1;
 	c->port = o->port;
 	c->tls = o->tls;
 	c->verify = o->verify;
@@ -91,6 +101,7 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->ping_interval_us = to_us(o->ping_interval);
 	c->ping_timeout_us = to_us(o->ping_timeout);
 	c->connect_timeout_us = to_us(o->connect_timeout);
+	c->handshake_timeout_us = to_us(o->handshake_timeout);
 	c->drain_timeout_us = to_us(o->drain_timeout);
 	c->queue_limit = o->queue_limit;
 	c->send_limit = o->send_limit;
@@ -119,6 +130,9 @@ xrt_client_destroy(xrt_client *c)
 	free(c->path);
 	free(c->ca_file);
 	free(c->token);
+	free(c->resolve);
+	free(c->proxy_host);
+	free(c->proxy_auth);
 	free(c);
 }
 
@@ -365,6 +379,8 @@ finish_stop(xrt_client *c)
 	lws_sul_cancel(&c->sul_retry);
 	lws_sul_cancel(&c->sul_deadline);
 	lws_sul_cancel(&c->sul_ping);
+	xrt_race_cancel(c);
+	c->proxy_asking = 0;
 	c->closing = 0;
 	if (c->stop_final) {
 		set_state(c, XRT_CLOSED);
@@ -393,6 +409,9 @@ attempt_ended(xrt_client *c)
 	if (c->wsi)
 		lws_set_opaque_user_data(c->wsi, NULL);
 	c->wsi = NULL;
+	xrt_race_cancel(c);
+	c->proxy_asking = 0;
+	c->resolving = 0;
 	c->was_open = 0;
 	c->ping_pending = 0;
 	c->closing = 0;
@@ -428,21 +447,65 @@ attempt_ended(xrt_client *c)
 		schedule_retry(c);
 }
 
+/* The seconds of a timeout, for a reason ("10 s", "0.25 s") */
+static void
+seconds(char *out, size_t len, int64_t us)
+{
+	snprintf(out, len, "%g s", (double)us / 1e6);
+}
+
 static void
 deadline_fire(lws_sorted_usec_list_t *sul)
 {
 	xrt_client *c = lws_container_of(sul, xrt_client, sul_deadline);
+	char m[600], s[32], who[300];
 
+	if (c->closing) {		/* the drain of a voluntary close */
+		if (c->wsi)
+			kill_wsi(c->wsi);
+		return;
+	}
 	if (c->resolving) {
-		c->resolving = 0;
-		set_reason(c, "connect timeout (the host name did not resolve in time)");
+		seconds(s, sizeof(s), c->connect_timeout_us);
+		snprintf(m, sizeof(m), "connect timeout: %.200s did not resolve "
+			 "within %s", c->proxy_host ? c->proxy_host : c->host, s);
+		set_reason(c, m);
+		attempt_ended(c);
+		return;
+	}
+	if (c->race.active) {
+		seconds(s, sizeof(s), c->connect_timeout_us);
+		xrt_race_cancel(c);
+		xrt_race_describe(c, who, sizeof(who));
+		snprintf(m, sizeof(m), "connect timeout: no connection to %s%.100s "
+			 "port %d within %s (%.150s)", c->proxy_host ? "the proxy " : "",
+			 c->proxy_host ? c->proxy_host : c->host,
+			 c->proxy_host ? c->proxy_port : c->port, s, who);
+		set_reason(c, m);
+		attempt_ended(c);
+		return;
+	}
+	seconds(s, sizeof(s), c->handshake_timeout_us);
+	if (c->proxy_asking) {
+		snprintf(m, sizeof(m), "handshake timeout: the proxy refused the "
+			 "tunnel and did not say why within %s", s);
+		set_reason(c, m);
 		attempt_ended(c);
 		return;
 	}
 	if (!c->wsi)
 		return;
-	if (c->state == XRT_CONNECTING)
-		set_reason(c, "connect timeout");
+	if (c->state == XRT_CONNECTING) {
+		if (c->proxy_host)
+			snprintf(m, sizeof(m), "handshake timeout: the tunnel through "
+				 "the proxy%s and the WebSocket upgrade did not "
+				 "complete within %s", c->tls ? ", TLS" : "", s);
+		else
+			snprintf(m, sizeof(m), "handshake timeout: the server did not "
+				 "complete %sthe WebSocket upgrade within %s",
+				 c->tls ? "TLS and " : "", s);
+		set_reason(c, m);
+	}
 	kill_wsi(c->wsi);
 }
 
@@ -483,23 +546,28 @@ ping_fire(lws_sorted_usec_list_t *sul)
 			 next > 1000 ? next : 1000);
 }
 
-/* The address is known: hand the connection to lws. */
-static void
-connect_to(xrt_client *c, const char *address)
+/* connect.c: a connection through lws to one numeric address (of the
+ * host, or of the proxy, which then gets a CONNECT for the host). */
+struct lws *
+xrt_client_dial(xrt_client *c, const char *addr)
 {
 	struct lws_client_connect_info i;
-	struct lws_vhost *vh = c->ep.loop->vh_client;
-	char hosthdr[300], err[160];
+	struct lws_vhost *vh;
+	char hosthdr[300], err[160], proxy[400], target[300];
 	char *token = NULL;
 	struct lws *wsi;
+	int v6 = strchr(addr, ':') != NULL;
 
-	if (c->tls) {
-		vh = xrt_loop_client_vhost(c->ep.loop, c->ca_file, err, sizeof(err));
-		if (!vh) {
-			set_reason(c, err);
-			attempt_ended(c);
-			return;
-		}
+	if (c->proxy_host)
+		snprintf(proxy, sizeof(proxy), "%s%s%s%s%s:%d",
+			 c->proxy_auth ? c->proxy_auth : "",
+			 c->proxy_auth ? "@" : "", v6 ? "[" : "", addr,
+			 v6 ? "]" : "", c->proxy_port);
+	vh = xrt_loop_client_vhost(c->ep.loop, c->tls, c->ca_file,
+				   c->proxy_host ? proxy : NULL, err, sizeof(err));
+	if (!vh) {
+		set_reason(c, err);
+		return NULL;
 	}
 	pthread_mutex_lock(&c->ep.loop->mu);
 	if (c->token)
@@ -507,25 +575,39 @@ connect_to(xrt_client *c, const char *address)
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	if ((c->tls && c->port == 443) || (!c->tls && c->port == 80))
-		snprintf(hosthdr, sizeof(hosthdr), "%s", c->host);
+		snprintf(hosthdr, sizeof(hosthdr), "%s%s%s",
+			 strchr(c->host, ':') ? "[" : "", c->host,
+			 strchr(c->host, ':') ? "]" : "");
 	else if (strchr(c->host, ':'))
 		snprintf(hosthdr, sizeof(hosthdr), "[%s]:%d", c->host, c->port);
 	else
 		snprintf(hosthdr, sizeof(hosthdr), "%s:%d", c->host, c->port);
+	/* through a proxy, lws writes "CONNECT <address>:<port>": the name,
+	 * which the proxy resolves (as curl does) */
+	snprintf(target, sizeof(target), "%s%s%s",
+		 c->proxy_host && strchr(c->host, ':') ? "[" : "", c->host,
+		 c->proxy_host && strchr(c->host, ':') ? "]" : "");
 
 	memset(&i, 0, sizeof(i));
 	i.context = c->ep.loop->ctx;
 	i.vhost = vh;
-	i.address = address;	/* numeric: lws would resolve on this thread */
+	/* numeric, or the proxy's vhost connects to its numeric address:
+	 * lws would otherwise resolve a name on this thread */
+	i.address = c->proxy_host ? target : addr;
 	i.port = c->port;
 	i.path = c->path;
-	i.host = hosthdr;
+	i.host = hosthdr;	/* also the TLS server name lws checks */
 	i.protocol = token;
 	i.local_protocol_name = "xano-realtime";
 	i.ietf_version_or_minus_one = -1;
 	i.opaque_user_data = c;
 	if (c->tls) {
 		i.ssl_connection = LCCSCF_USE_SSL;
+		/* lws 4.1.6 takes the name to check from the Host header, cut
+		 * at the first ':': "[::1]:443" would be checked as "[".  An
+		 * IPv6 literal is checked here instead (see the callback). */
+		if (strchr(c->host, ':'))
+			i.ssl_connection |= LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
 		if (!c->verify)
 			i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED |
 					    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
@@ -538,60 +620,106 @@ connect_to(xrt_client *c, const char *address)
 	wsi = lws_client_connect_via_info(&i);
 	c->in_connect = 0;
 	free(token);
-	if (!wsi || c->sync_failed) {
-		if (wsi)
-			lws_set_opaque_user_data(wsi, NULL);
-		set_reason(c, "connection failed");
+	if (c->wsi && c->sync_failed) {
+		/* it won during the dial, and failed in it */
+		c->wsi = wsi;
 		attempt_ended(c);
-		return;
+		return NULL;
 	}
+	return wsi;
+}
+
+void
+xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr)
+{
 	c->wsi = wsi;
+	if (c->proxy_host)
+		snprintf(c->proxy_addr, sizeof(c->proxy_addr), "%s", addr);
+	/* from here the handshake timeout runs: TLS, the proxy's CONNECT and
+	 * the upgrade */
+	lws_sul_cancel(&c->sul_deadline);
+	if (c->handshake_timeout_us > 0)
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+				 deadline_fire, c->handshake_timeout_us);
+}
+
+void
+xrt_client_race_lost(xrt_client *c, const char *why)
+{
+	char m[320];
+
+	if (c->proxy_host)
+		snprintf(m, sizeof(m), "cannot connect to the proxy %.100s port %d "
+			 "(%s)", c->proxy_host, c->proxy_port, why);
+	else
+		snprintf(m, sizeof(m), "cannot connect to %.100s port %d (%s)",
+			 c->host, c->port, why);
+	set_reason(c, m);
+	attempt_ended(c);
+}
+
+void
+xrt_client_proxy_refused(xrt_client *c, int status, const char *why)
+{
+	if (!c->proxy_asking)
+		return;
+	c->proxy_asking = 0;
+	c->http_status = status;
+	set_reason(c, why);
+	attempt_ended(c);
 }
 
 static void
 connect_now(xrt_client *c)
 {
-	const char *addr = c->host;
-	char err[160];
+	const char *name = c->proxy_host ? c->proxy_host : c->host;
+	const char *addrs = name;
+	char err[160], pinned[XRT_MAX_ADDRS * 48];
 	int pending = 0;
 
 	c->reason[0] = '\0';
 	c->peer_code = c->our_code = c->http_status = 0;
 	c->was_open = 0;
 	set_state(c, XRT_CONNECTING);
-	/* the deadline covers the name lookup, the connect and the upgrade */
+	/* the connect timeout covers the name lookup and the TCP connects */
 	if (c->connect_timeout_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
 				 deadline_fire, c->connect_timeout_us);
-	if (!xrt_is_numeric_host(c->host)) {
-		addr = xrt_resolve(c->ep.loop, c->host, &pending, err, sizeof(err));
+	if (c->resolve && !c->proxy_host) {
+		/* pinned, as curl's --resolve, and tried as an answer would be */
+		xrt_order_addresses(c->resolve, pinned, sizeof(pinned));
+		addrs = pinned;
+	} else if (!xrt_is_numeric_host(name)) {
+		addrs = xrt_resolve(c->ep.loop, name, &pending, err, sizeof(err));
 		if (pending) {
 			c->resolving = 1;
 			return;
 		}
-		if (!addr) {
+		if (!addrs) {
 			set_reason(c, err);
 			attempt_ended(c);
 			return;
 		}
 	}
-	connect_to(c, addr);
+	xrt_race_start(c, addrs);
 }
 
 void
-xrt_client_resolved(xrt_client *c, const char *host, const char *addr,
+xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 		    const char *err)
 {
-	char m[200];
+	char m[320];
 
-	if (!c->resolving || strcmp(host, c->host))
+	if (!c->resolving ||
+	    strcmp(host, c->proxy_host ? c->proxy_host : c->host))
 		return;
 	c->resolving = 0;
-	if (addr) {
-		connect_to(c, addr);
+	if (addrs) {
+		xrt_race_start(c, addrs);
 		return;
 	}
-	snprintf(m, sizeof(m), "cannot resolve %.100s: %.80s", host, err);
+	snprintf(m, sizeof(m), "cannot resolve %s%.100s: %.80s",
+		 c->proxy_host ? "the proxy " : "", host, err);
 	set_reason(c, m);
 	attempt_ended(c);
 }
@@ -609,8 +737,7 @@ begin_close(xrt_client *c, int code)
 				 c->drain_timeout_us : 1);
 	} else if (c->wsi) {
 		kill_wsi(c->wsi);
-	} else if (c->resolving) {
-		c->resolving = 0;
+	} else if (c->resolving || c->race.active || c->proxy_asking) {
 		attempt_ended(c);
 	}
 }
@@ -959,9 +1086,12 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	c = lws_get_opaque_user_data(wsi);
 	if (!c)
 		return 0;
-	/* callbacks of an earlier attempt's connection are stale */
-	if (wsi != c->wsi && !c->in_connect)
+	/* the connections of an attempt's race belong to connect.c until
+	 * one wins; callbacks of an earlier attempt's connection are stale */
+	if (wsi != c->wsi) {
+		xrt_race_callback(c, wsi, reason, in, len);
 		return 0;
+	}
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
@@ -974,6 +1104,20 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			snprintf(m, sizeof(m), "upgrade refused: HTTP %d",
 				 c->http_status);
 			set_reason(c, m);
+		} else if (c->proxy_host && in && !strcmp(in, "proxy not h1")) {
+			/* lws read the proxy's answer and kept it: ask again,
+			 * and end the attempt when the answer comes */
+			lws_set_opaque_user_data(wsi, NULL);
+			c->wsi = NULL;
+			if (!c->in_connect && !xrt_proxy_ask(c))
+				break;
+			c->wsi = wsi;
+			lws_set_opaque_user_data(wsi, c);
+			set_reason(c, "proxy refused the tunnel");
+		} else if (c->proxy_host && in && (!strcmp(in, "proxy conn dead") ||
+						   !strcmp(in, "proxy read err"))) {
+			set_reason(c, "the proxy closed the connection before "
+				   "answering the CONNECT");
 		} else if (in && !strncmp(in, "connect SSL err", 15)) {
 			/* lws's text here is OpenSSL's empty "error:00000001";
 			 * a certificate problem was named by the verify callback */
@@ -1040,6 +1184,17 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				snprintf(m, sizeof(m), "TLS certificate refused: %s",
 					 X509_verify_cert_error_string(err));
 				set_reason(c, m);
+			}
+		} else if (user && c->verify && strchr(c->host, ':') &&
+			   !X509_STORE_CTX_get_error_depth((X509_STORE_CTX *)user)) {
+			/* the server's own certificate, for an IPv6 literal URL */
+			X509 *cert = X509_STORE_CTX_get_current_cert((X509_STORE_CTX *)user);
+
+			if (!cert || X509_check_ip_asc(cert, c->host, 0) != 1) {
+				X509_STORE_CTX_set_error((X509_STORE_CTX *)user,
+							 X509_V_ERR_IP_ADDRESS_MISMATCH);
+				set_reason(c, "TLS certificate refused: IP address mismatch");
+				return 1;	/* lws fails the handshake */
 			}
 		}
 		break;

@@ -26,9 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Client vhosts beyond the plain one: lws 4.1.6 keeps TLS trust and the
+ * HTTP proxy per vhost, so there is one per (TLS, CA file, proxy). */
 struct xrt_ca_vhost {
 	struct xrt_ca_vhost *next;
+	int tls;
 	char *ca_file;		/* NULL: the system CAs */
+	char *proxy;		/* NULL: none */
 	struct lws_vhost *vh;
 };
 
@@ -296,6 +300,8 @@ run_commands(lws_sorted_usec_list_t *sul)
 
 		if (it->kind == XCMD_RESOLVED)
 			xrt_resolved(loop, it);
+		else if (it->kind == XCMD_PROXY_ANSWER)
+			xrt_proxy_answer(loop, it);
 		else if (ep && ep->type == XRT_CLIENT)
 			xrt_client_command((xrt_client *)ep, it->kind);
 		else if (ep && ep->type == XRT_SERVER)
@@ -329,34 +335,53 @@ xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason)
 
 /* --------------------------------------------------------------- vhosts */
 
+static int
+same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
 struct lws_vhost *
-xrt_loop_client_vhost(xrt_loop *loop, const char *ca_file, char *err,
-		      size_t errlen)
+xrt_loop_client_vhost(xrt_loop *loop, int tls, const char *ca_file,
+		      const char *proxy, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
 	struct xrt_ca_vhost *v;
 
+	if (!tls)
+		ca_file = NULL;
+	if (!tls && !proxy)
+		return loop->vh_client;
 	for (v = loop->ca_vhosts; v; v = v->next)
-		if ((!v->ca_file && !ca_file) ||
-		    (v->ca_file && ca_file && !strcmp(v->ca_file, ca_file)))
+		if (v->tls == tls && same(v->ca_file, ca_file) &&
+		    same(v->proxy, proxy))
 			return v->vh;
 	v = calloc(1, sizeof(*v));
-	if (!v || (ca_file && !(v->ca_file = strdup(ca_file)))) {
-		free(v);
+	if (!v || (ca_file && !(v->ca_file = strdup(ca_file))) ||
+	    (proxy && !(v->proxy = strdup(proxy)))) {
+		if (v) {
+			free(v->ca_file);
+			free(v);
+		}
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	v->tls = tls;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = client_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.vhost_name = ca_file ? "client-ca" : "client-tls";
+	info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+	info.vhost_name = ca_file ? "client-ca" : tls ? "client-tls" : "client-proxy";
 	info.client_ssl_ca_filepath = v->ca_file;
+	/* the proxy is ours to choose: "" keeps lws from taking http_proxy
+	 * from the environment by itself */
+	info.http_proxy_address = v->proxy ? v->proxy : "";
 	v->vh = lws_create_vhost(loop->ctx, &info);
 	if (!v->vh) {
-		snprintf(err, errlen, "cannot set up TLS%s%s", ca_file ?
-			 " with ca_file " : "", ca_file ? ca_file : "");
+		snprintf(err, errlen, "cannot set up %s%s%s", tls ? "TLS" : "a proxy",
+			 ca_file ? " with ca_file " : "", ca_file ? ca_file : "");
 		free(v->ca_file);
+		free(v->proxy);
 		free(v);
 		return NULL;
 	}
@@ -415,6 +440,7 @@ service_main(void *arg)
 	while ((v = loop->ca_vhosts)) {
 		loop->ca_vhosts = v->next;
 		free(v->ca_file);
+		free(v->proxy);
 		free(v);
 	}
 
@@ -487,6 +513,7 @@ xrt_loop_new(char *err, size_t errlen)
 	info.protocols = client_protocols;
 	info.vhost_name = "client";
 	info.options = 0;
+	info.http_proxy_address = "";	/* no proxy unless chosen (see above) */
 	loop->vh_client = lws_create_vhost(loop->ctx, &info);
 	if (!loop->vh_client) {
 		snprintf(err, errlen, "cannot create the client vhost");

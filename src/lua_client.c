@@ -9,6 +9,7 @@
  */
 #include "lua_binding.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct client_handle {
@@ -35,6 +36,55 @@ check_open(lua_State *L)
 	return (xrt_client *)ch->h.ep;
 }
 
+/* options.resolve: a list of numeric addresses ("[::1]" or "::1"), as
+ * one space-separated string, left on the stack for as long as it is used */
+static const char *
+opt_resolve(lua_State *L, int t)
+{
+	char list[XRT_MAX_ADDRS * 48];
+	size_t used = 0;
+	lua_Integer i, n;
+	int tab;
+
+	lua_getfield(L, t, "resolve");
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	tab = lua_gettop(L);
+	luaL_argcheck(L, lua_istable(L, tab), t, "option 'resolve' must be a list");
+	n = (lua_Integer)lua_rawlen(L, tab);
+	luaL_argcheck(L, n > 0 && n <= XRT_MAX_ADDRS, t,
+		      "option 'resolve' must list 1 to 16 addresses");
+	for (i = 1; i <= n; i++) {
+		char a[48];
+		size_t len = 0;
+		const char *s;
+
+		lua_rawgeti(L, tab, i);
+		s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+		if (s && len > 2 && s[0] == '[' && s[len - 1] == ']') {
+			s++;
+			len -= 2;
+		}
+		if (s && len < sizeof(a)) {
+			memcpy(a, s, len);
+			a[len] = '\0';
+		}
+		if (!s || len >= sizeof(a) || !xrt_is_numeric_host(a)) {
+			luaL_error(L, "bad option 'resolve' (entry %d is not a "
+				   "numeric address)", (int)i);
+			return NULL;
+		}
+		lua_pop(L, 1);
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+					 i > 1 ? " " : "", a);
+	}
+	lua_pushstring(L, list);
+	lua_replace(L, tab);
+	return lua_tostring(L, tab);
+}
+
 /* core.client(options) */
 static int
 client_new(lua_State *L)
@@ -54,18 +104,27 @@ client_new(lua_State *L)
 	o.verify = xrt_opt_bool(L, 1, "verify", 1);
 	o.ca_file = xrt_opt_str(L, 1, "ca_file", NULL);
 	o.token = xrt_opt_str(L, 1, "token", NULL);
+	o.proxy_host = xrt_opt_str(L, 1, "proxy_host", NULL);
+	o.proxy_port = (int)xrt_opt_num(L, 1, "proxy_port", 1080, 65535);
+	o.proxy_auth = xrt_opt_str(L, 1, "proxy_auth", NULL);
+	luaL_argcheck(L, !o.proxy_auth || strlen(o.proxy_auth) < 96, 1,
+		      "proxy credentials longer than 95 bytes");
 	o.reconnect_initial = xrt_opt_num(L, 1, "reconnect_initial", 1, XRT_MAX_SECONDS);
 	o.reconnect_max = xrt_opt_num(L, 1, "reconnect_max", 60, XRT_MAX_SECONDS);
 	o.stable_after = xrt_opt_num(L, 1, "stable_after", 10, XRT_MAX_SECONDS);
 	o.ping_interval = xrt_opt_num(L, 1, "ping_interval", 30, XRT_MAX_SECONDS);
 	o.ping_timeout = xrt_opt_num(L, 1, "ping_timeout", 10, XRT_MAX_SECONDS);
-	o.connect_timeout = xrt_opt_num(L, 1, "connect_timeout", 20, XRT_MAX_SECONDS);
+	o.connect_timeout = xrt_opt_num(L, 1, "connect_timeout", 10, XRT_MAX_SECONDS);
+	o.handshake_timeout = xrt_opt_num(L, 1, "handshake_timeout", 10, XRT_MAX_SECONDS);
 	o.drain_timeout = xrt_opt_num(L, 1, "drain_timeout", 2, XRT_MAX_SECONDS);
 	o.queue_limit = (size_t)xrt_opt_num(L, 1, "queue_limit", 1000, XRT_MAX_COUNT);
 	o.send_limit = (size_t)xrt_opt_num(L, 1, "send_limit", 16 << 20, XRT_MAX_COUNT);
 	o.max_frame = (size_t)xrt_opt_num(L, 1, "max_frame", 1 << 20, XRT_MAX_COUNT);
 	o.in_limit = (size_t)xrt_opt_num(L, 1, "in_limit", 16 << 20, XRT_MAX_COUNT);
 	luaL_argcheck(L, o.port > 0 && o.port < 65536, 1, "port out of range");
+	luaL_argcheck(L, o.proxy_port > 0 && o.proxy_port < 65536, 1,
+		      "proxy_port out of range");
+	o.resolve = opt_resolve(L, 1);	/* kept on the stack until the end */
 
 	ch = lua_newuserdatauv(L, sizeof(*ch), 0);
 	ch->h.ep = NULL;	/* closed until fully built */

@@ -229,7 +229,75 @@ server_accept(lua_State *L)
 	return 0;
 }
 
-/* respond(id, status [, body [, content_type]]) */
+/* Is s free of CR, LF and NUL (so it cannot end a header line)? */
+static int
+header_safe(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+			return 0;
+	return 1;
+}
+
+/* The Content-Type value and, after it, the header lines of a table
+ * {name = value} (names are tokens, values one line), as one buffer.
+ * Everything is checked before the buffer is made, so a raise leaks
+ * nothing. */
+static xrt_buf *
+head_lines(lua_State *L, int ctype_arg, int headers_arg)
+{
+	size_t len;
+	const char *ct = luaL_optlstring(L, ctype_arg, "text/plain; charset=utf-8",
+					 &len);
+	xrt_buf *b;
+	int pass;
+
+	luaL_argcheck(L, header_safe(ct, len), ctype_arg,
+		      "content type holds a line break");
+	if (lua_isnoneornil(L, headers_arg))
+		return opt_buf(L, ctype_arg);
+	luaL_checktype(L, headers_arg, LUA_TTABLE);
+	b = NULL;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1 && !(b = xrt_buf_from(ct, len)))
+			luaL_error(L, "out of memory");
+		lua_pushnil(L);
+		while (lua_next(L, headers_arg)) {
+			size_t nl, vl, i;
+			const char *name, *value;
+
+			if (pass == 0) {
+				luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING &&
+					      lua_type(L, -1) == LUA_TSTRING,
+					      headers_arg, "header names and "
+					      "values must be strings");
+			}
+			name = lua_tolstring(L, -2, &nl);
+			value = lua_tolstring(L, -1, &vl);
+			if (pass == 0) {
+				luaL_argcheck(L, nl > 0, headers_arg, "bad header name");
+				for (i = 0; i < nl; i++)
+					luaL_argcheck(L, name[i] > 32 && name[i] < 127 &&
+						      name[i] != ':', headers_arg,
+						      "bad header name");
+				luaL_argcheck(L, header_safe(value, vl), headers_arg,
+					      "header value holds a line break");
+			} else if (xrt_buf_append(&b, "\r\n", 2) < 0 ||
+				   xrt_buf_append(&b, name, nl) < 0 ||
+				   xrt_buf_append(&b, ": ", 2) < 0 ||
+				   xrt_buf_append(&b, value, vl) < 0) {
+				xrt_buf_unref(b);
+				luaL_error(L, "out of memory");
+			}
+			lua_pop(L, 1);
+		}
+	}
+	return b;
+}
+
+/* respond(id, status [, body [, content_type [, headers]]]) */
 static int
 server_respond(lua_State *L)
 {
@@ -240,11 +308,24 @@ server_respond(lua_State *L)
 
 	luaL_argcheck(L, status >= 100 && status <= 599, 3, "HTTP status expected");
 	luaL_optstring(L, 4, NULL);
-	luaL_optstring(L, 5, NULL);
-	ctype = opt_buf(L, 5);
+	ctype = head_lines(L, 5, 6);
 	body = opt_buf(L, 4);
 	xrt_loop_cmd(s->ep.loop, XCMD_RESPOND, s, id, status, body, ctype);
 	return 0;
+}
+
+/* counts(id) -> frames in, frames out of a socket; nil when it is gone */
+static int
+server_counts(lua_State *L)
+{
+	xrt_server *s = check_open(L);
+	uint64_t in, out;
+
+	if (xrt_server_counts(s, (uint64_t)luaL_checkinteger(L, 2), &in, &out))
+		return 0;
+	lua_pushinteger(L, (lua_Integer)in);
+	lua_pushinteger(L, (lua_Integer)out);
+	return 2;
 }
 
 /* close_socket(id [, code [, reason]]): code 1005 sends a close frame
@@ -321,6 +402,7 @@ static const luaL_Reg server_methods[] = {
 	{ "wait", server_wait },
 	{ "fd", server_fd },
 	{ "stats", server_stats },
+	{ "counts", server_counts },
 	{ "shutdown", server_shutdown },
 	{ "close", server_close },
 	{ NULL, NULL }

@@ -4,9 +4,14 @@
  * Debian's libwebsockets 4.1.6 resolves names with a blocking
  * getaddrinfo() on the thread that connects, which would stall every
  * other connection of the Lua state for as long as a name server takes.
- * So a client hands lws a numeric address: a short-lived thread resolves
+ * So a client hands lws numeric addresses: a short-lived thread resolves
  * the name and posts the answer back as a command.  Answers are cached for
  * a minute, and clients that want the same name wait for one lookup.
+ *
+ * An answer is every address of the name (A and AAAA), in the order RFC
+ * 8305 section 4 tries them: getaddrinfo() sorts them by RFC 6724
+ * preference; the families are then interleaved, starting with the family
+ * of the first, so that a dead family costs one attempt, not all of them.
  */
 #include "rt.h"
 
@@ -22,7 +27,7 @@
 struct xrt_dns {
 	struct xrt_dns *next;
 	char *host;
-	char addr[INET6_ADDRSTRLEN];
+	char addrs[XRT_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)];
 	int64_t expires;	/* lws_now_usecs() */
 	int pending;
 };
@@ -40,12 +45,86 @@ xrt_is_numeric_host(const char *host)
 	return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
+/* A list of numeric addresses in RFC 8305 order (see the top): the
+ * families interleaved, the first family first, each family's addresses
+ * in the order given, each address once, at most XRT_MAX_ADDRS. */
+void
+xrt_order_addresses(const char *in, char *out, size_t outlen)
+{
+	char fam[2][XRT_MAX_ADDRS][INET6_ADDRSTRLEN];
+	int nfam[2] = { 0, 0 }, first = -1, i, k, f;
+	size_t used = 0;
+
+	out[0] = '\0';
+	while (*in) {
+		size_t n = strcspn(in, " ");
+		char a[INET6_ADDRSTRLEN];
+
+		if (n && n < sizeof(a)) {
+			memcpy(a, in, n);
+			a[n] = '\0';
+			f = strchr(a, ':') ? 1 : 0;
+			for (k = 0; k < nfam[f] && strcmp(fam[f][k], a); k++)
+				;
+			if (k == nfam[f] && nfam[f] < XRT_MAX_ADDRS) {
+				memcpy(fam[f][nfam[f]++], a, n + 1);
+				if (first < 0)
+					first = f;
+			}
+		}
+		in += n;
+		while (*in == ' ')
+			in++;
+	}
+	for (i = 0, k = 0; first >= 0 && k < XRT_MAX_ADDRS &&
+	     (i < nfam[0] || i < nfam[1]); i++) {
+		int order[2] = { first, !first }, j;
+
+		for (j = 0; j < 2 && k < XRT_MAX_ADDRS; j++) {
+			f = order[j];
+			if (i >= nfam[f] || used >= outlen)
+				continue;
+			used += (size_t)snprintf(out + used, outlen - used, "%s%s",
+						 used ? " " : "", fam[f][i]);
+			k++;
+		}
+	}
+}
+
+/* The addresses of res, in getaddrinfo()'s order (RFC 6724), then RFC
+ * 8305's. */
+static void
+order_addresses(const struct addrinfo *res, char *out, size_t outlen)
+{
+	char all[XRT_MAX_ADDRS * 2 * (INET6_ADDRSTRLEN + 1)];
+	size_t used = 0;
+	int n = 0;
+
+	all[0] = '\0';
+	for (; res && n < 2 * XRT_MAX_ADDRS; res = res->ai_next) {
+		char a[INET6_ADDRSTRLEN];
+
+		if (res->ai_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
+				  a, sizeof(a));
+		else if (res->ai_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr,
+				  a, sizeof(a));
+		else
+			continue;
+		used += (size_t)snprintf(all + used, sizeof(all) - used, "%s%s",
+					 used ? " " : "", a);
+		n++;
+	}
+	xrt_order_addresses(all, out, outlen);
+}
+
 static void *
 resolver_main(void *arg)
 {
 	dns_job *job = arg;
 	struct addrinfo hints, *res = NULL;
-	char addr[INET6_ADDRSTRLEN] = "", err[128] = "";
+	char addrs[XRT_MAX_ADDRS * (INET6_ADDRSTRLEN + 1)] = "", err[128] = "";
 	int r;
 
 	memset(&hints, 0, sizeof(hints));
@@ -53,37 +132,20 @@ resolver_main(void *arg)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
 	r = getaddrinfo(job->host, NULL, &hints, &res);
-	if (r) {
+	if (r)
 		snprintf(err, sizeof(err), "%s", gai_strerror(r));
-	} else {
-		/* lws tries one address: an IPv4 one when there is one, since
-		 * a name like localhost often lists ::1 first for servers that
-		 * listen on 127.0.0.1 only */
-		struct addrinfo *ai, *pick = NULL;
-
-		for (ai = res; ai && !pick; ai = ai->ai_next)
-			if (ai->ai_family == AF_INET)
-				pick = ai;
-		for (ai = res; ai && !pick; ai = ai->ai_next)
-			if (ai->ai_family == AF_INET6)
-				pick = ai;
-		if (!pick)
-			snprintf(err, sizeof(err), "no address");
-		else if (pick->ai_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr,
-				  addr, sizeof(addr));
-		else
-			inet_ntop(AF_INET, &((struct sockaddr_in *)pick->ai_addr)->sin_addr,
-				  addr, sizeof(addr));
-	}
+	else
+		order_addresses(res, addrs, sizeof(addrs));
+	if (!r && !addrs[0])
+		snprintf(err, sizeof(err), "no address");
 	if (res)
 		freeaddrinfo(res);
 
-	/* a = 1 when resolved; buf = the name, buf2 = address or error */
-	xrt_loop_cmd(job->loop, XCMD_RESOLVED, NULL, addr[0] ? 1 : 0, 0,
+	/* a = 1 when resolved; buf = the name, buf2 = addresses or error */
+	xrt_loop_cmd(job->loop, XCMD_RESOLVED, NULL, addrs[0] ? 1 : 0, 0,
 		     xrt_buf_from(job->host, strlen(job->host)),
-		     addr[0] ? xrt_buf_from(addr, strlen(addr)) :
-			       xrt_buf_from(err, strlen(err)));
+		     addrs[0] ? xrt_buf_from(addrs, strlen(addrs)) :
+				xrt_buf_from(err, strlen(err)));
 	xrt_loop_unref(job->loop);
 	free(job->host);
 	free(job);
@@ -101,7 +163,7 @@ find(xrt_loop *loop, const char *host)
 	return NULL;
 }
 
-/* Service thread.  Returns the cached address of host, or NULL: then
+/* Service thread.  Returns the cached addresses of host, or NULL: then
  * *pending is set when an answer will come (XCMD_RESOLVED), and err says
  * why not otherwise. */
 const char *
@@ -114,8 +176,8 @@ xrt_resolve(xrt_loop *loop, const char *host, int *pending, char *err,
 	dns_job *job;
 
 	*pending = 0;
-	if (d && d->addr[0] && d->expires > lws_now_usecs())
-		return d->addr;
+	if (d && d->addrs[0] && d->expires > lws_now_usecs())
+		return d->addrs;
 	if (d && d->pending) {
 		*pending = 1;
 		return NULL;
@@ -168,10 +230,10 @@ xrt_resolved(xrt_loop *loop, xrt_item *cmd)
 	if (d) {
 		d->pending = 0;
 		if (cmd->a) {
-			snprintf(d->addr, sizeof(d->addr), "%s", res);
+			snprintf(d->addrs, sizeof(d->addrs), "%s", res);
 			d->expires = lws_now_usecs() + DNS_TTL_US;
 		} else {
-			d->addr[0] = '\0';
+			d->addrs[0] = '\0';
 		}
 	}
 	/* The clients this thread still holds cannot be freed under us (the

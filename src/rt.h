@@ -129,6 +129,11 @@ size_t xrt_http_head_len(const char *p, size_t len);
 /* 0 on success, -1 when the head is malformed. */
 int xrt_http_parse(const char *head, size_t len, xrt_http_req *r);
 int xrt_span_has_token(xrt_span s, const char *token);
+/* The status of an HTTP response head ("HTTP/1.x NNN reason", up to the
+ * blank line that ends the head): 100-999, 0 while the head is not
+ * complete, -1 when it is not HTTP or longer than 8 KiB.  The reason
+ * phrase goes to reason (NUL-terminated, non-printable bytes as '?'). */
+int xrt_http_status(const char *p, size_t len, char *reason, size_t reasonlen);
 /* Sec-WebSocket-Accept for a key: 28 characters and a NUL. */
 #define XRT_WS_ACCEPT_LEN 32
 void xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN]);
@@ -180,7 +185,7 @@ enum {
 enum {
 	XCMD_START = 1, XCMD_STOP, XCMD_RECONNECT, XCMD_WRITE, XCMD_RESUME,
 	XCMD_RELEASE, XCMD_LISTEN, XCMD_ACCEPT, XCMD_RESPOND, XCMD_SOCK_CLOSE,
-	XCMD_SERVER_CLOSE, XCMD_KILL, XCMD_RESOLVED
+	XCMD_SERVER_CLOSE, XCMD_KILL, XCMD_RESOLVED, XCMD_PROXY_ANSWER
 };
 
 struct xrt_endpoint {
@@ -244,15 +249,25 @@ int xrt_loop_fd(xrt_loop *loop);
 void xrt_ep_release(xrt_endpoint *ep);	/* Lua handle lets go */
 void xrt_ep_service_done(xrt_endpoint *ep);	/* service thread lets go */
 
-/* Names resolved off the service thread (resolve.c) */
+/* Names resolved off the service thread (resolve.c).  An answer is a
+ * list of numeric addresses separated by spaces, at most XRT_MAX_ADDRS,
+ * in the order RFC 8305 tries them (families interleaved, the first
+ * family the one getaddrinfo() put first). */
+#define XRT_MAX_ADDRS 16
 int xrt_is_numeric_host(const char *host);
+/* in (a list) in that order; the resolve option's addresses go through it
+ * too, as a DNS answer does */
+void xrt_order_addresses(const char *in, char *out, size_t outlen);
 const char *xrt_resolve(xrt_loop *loop, const char *host, int *pending,
 			char *err, size_t errlen);
 void xrt_resolved(xrt_loop *loop, xrt_item *cmd);
 void xrt_dns_free(xrt_loop *loop);
 
-/* Loop internals shared with client.c and server.c (service thread) */
-struct lws_vhost *xrt_loop_client_vhost(xrt_loop *loop, const char *ca_file,
+/* Loop internals shared with client.c and server.c (service thread).
+ * proxy: NULL, or lws's form of an HTTP proxy, "[user:pass@]addr:port"
+ * with a numeric addr (a vhost per proxy: lws 4.1.6 keeps it there). */
+struct lws_vhost *xrt_loop_client_vhost(xrt_loop *loop, int tls,
+					const char *ca_file, const char *proxy,
 					char *err, size_t errlen);
 int xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason);
 
@@ -275,10 +290,33 @@ typedef struct xrt_client_opts {
 	int tls, verify;
 	const char *ca_file;
 	const char *token;
+	const char *resolve;	/* pinned numeric addresses of host, or NULL */
+	const char *proxy_host;	/* HTTP proxy, or NULL */
+	int proxy_port;
+	const char *proxy_auth;	/* "user:pass" (decoded), or NULL */
 	double reconnect_initial, reconnect_max, stable_after;
-	double ping_interval, ping_timeout, connect_timeout, drain_timeout;
+	double ping_interval, ping_timeout, connect_timeout, handshake_timeout;
+	double drain_timeout;
 	size_t queue_limit, send_limit, max_frame, in_limit;
 } xrt_client_opts;
+
+/* One attempt's race over the addresses of a host (connect.c). */
+typedef struct xrt_try {
+	char addr[48];		/* numeric */
+	struct lws *wsi;	/* while connecting */
+	int state;		/* XTRY_* */
+	char why[64];		/* what this address said */
+} xrt_try;
+
+enum { XTRY_WAITING = 0, XTRY_CONNECTING, XTRY_FAILED, XTRY_WON };
+
+typedef struct xrt_race {
+	xrt_try tries[XRT_MAX_ADDRS];
+	int n, next, live;
+	int dialing;		/* index being handed to lws, -1 when none */
+	int active;		/* racing: no address has connected yet */
+	lws_sorted_usec_list_t sul_next;
+} xrt_race;
 
 typedef struct xrt_stats {
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
@@ -291,9 +329,12 @@ typedef struct xrt_client {
 	xrt_endpoint ep;	/* first: an xrt_client is an xrt_endpoint */
 	/* fixed at creation */
 	char *host, *path, *ca_file;
-	int port, tls, verify;
+	char *resolve;		/* pinned addresses, or NULL */
+	char *proxy_host, *proxy_auth;	/* or NULL */
+	int port, tls, verify, proxy_port;
 	int64_t reconnect_initial_us, reconnect_max_us, stable_after_us;
-	int64_t ping_interval_us, ping_timeout_us, connect_timeout_us, drain_timeout_us;
+	int64_t ping_interval_us, ping_timeout_us, connect_timeout_us;
+	int64_t handshake_timeout_us, drain_timeout_us;
 	size_t queue_limit, send_limit, max_frame;
 	/* under mu */
 	char *token;
@@ -305,13 +346,13 @@ typedef struct xrt_client {
 	int16_t policy[64];
 	int npolicy;
 	xrt_stats stats;
-	char last_close_reason[128];
+	char last_close_reason[320];
 	/* service thread */
 	struct lws *wsi;
 	lws_sorted_usec_list_t sul_retry, sul_ping, sul_deadline;
 	int attempt, was_open, ping_pending, stop_final, restart;
 	int peer_code, our_code, http_status;
-	char reason[128];
+	char reason[320];
 	int64_t opened_at, last_rx, ping_sent;
 	xrt_buf *rx;
 	xrt_buf *tx;		/* copy of the frame being written */
@@ -320,7 +361,10 @@ typedef struct xrt_client {
 	size_t rx_total;
 	int closing;		/* 1: drain, then close; 2: close frame sent */
 	int in_connect, sync_failed;
-	int resolving;		/* waiting for the address of host */
+	int resolving;		/* waiting for the addresses of host (or proxy) */
+	xrt_race race;		/* the addresses being tried (connect.c) */
+	char proxy_addr[48];	/* the proxy address that connected */
+	uint64_t proxy_asking;	/* id of the question to the proxy, 0: none */
 } xrt_client;
 
 /* send() results */
@@ -340,8 +384,32 @@ int xrt_client_state(xrt_client *c);
 void xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued,
 		      char *reason, size_t reasonlen);
 void xrt_client_command(xrt_client *c, int kind);	/* service thread */
-void xrt_client_resolved(xrt_client *c, const char *host, const char *addr,
+void xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 			 const char *err);		/* service thread */
+/* What connect.c asks of client.c (service thread): a connection to
+ * addr through lws (NULL when it failed at once), the winner once its TCP
+ * connection is up, and the end of a race that nothing won. */
+struct lws *xrt_client_dial(xrt_client *c, const char *addr);
+void xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr);
+void xrt_client_race_lost(xrt_client *c, const char *reason);
+/* proxy.c: the proxy said why it refused the tunnel (status 0: unknown) */
+void xrt_client_proxy_refused(xrt_client *c, int status, const char *reason);
+
+/* The address race of an attempt (connect.c, service thread) */
+void xrt_race_start(xrt_client *c, const char *addrs);
+/* 1 when wsi is one of the race's connections (the callback is handled) */
+int xrt_race_callback(xrt_client *c, struct lws *wsi,
+		      enum lws_callback_reasons reason, void *in, size_t len);
+void xrt_race_cancel(xrt_client *c);
+/* "addr: what it said; ..." for a failure's reason */
+void xrt_race_describe(xrt_client *c, char *out, size_t len);
+
+/* HTTP proxies (proxy.c).  lws 4.1.6 runs the CONNECT of a proxied
+ * connection and keeps the proxy's answer to itself ("proxy not h1"): the
+ * client asks the proxy again, off the service thread, to say why. */
+int xrt_proxy_ask(xrt_client *c);		/* service thread; -1: cannot */
+void xrt_proxy_answer(xrt_loop *loop, xrt_item *cmd);	/* service thread */
+
 void xrt_client_destroy(xrt_client *c);
 int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			void *user, void *in, size_t len);
@@ -384,6 +452,8 @@ xrt_server *xrt_server_new(xrt_loop *loop, const xrt_server_opts *o);
 /* Queues frame to each listed socket; returns how many took it. */
 int xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n,
 		    int opcode, const void *data, size_t len);
+int xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in,
+		      uint64_t *out);
 void xrt_server_command(xrt_server *s, xrt_item *cmd);	/* service thread */
 void xrt_server_destroy(xrt_server *s);
 int xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,

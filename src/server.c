@@ -50,6 +50,7 @@ struct xrt_sock {
 	xrt_fifo ctl;		/* service: responses and control frames */
 	int64_t last_rx;
 	int ping_out;
+	uint64_t frames_in, frames_out;	/* under mu: data frames, for the console */
 };
 
 static const struct lws_protocols server_protocols[] = {
@@ -226,6 +227,7 @@ xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n, int opcode,
 			continue;
 		xrt_fifo_push(&k->out, it);
 		s->frames_out++;
+		k->frames_out++;
 		mark_dirty(s, k, &wake);
 		took++;
 	}
@@ -234,6 +236,25 @@ xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n, int opcode,
 	if (wake)
 		xrt_loop_cmd(s->ep.loop, XCMD_WRITE, s, 0, 0, NULL, NULL);
 	return took;
+}
+
+/* The data frames a socket has taken in and been sent; -1 when the id is
+ * not a socket of the server. */
+int
+xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in, uint64_t *out)
+{
+	xrt_sock *k;
+	int r = -1;
+
+	pthread_mutex_lock(&s->ep.loop->mu);
+	k = map_get(s, id);
+	if (k) {
+		*in = k->frames_in;
+		*out = k->frames_out;
+		r = 0;
+	}
+	pthread_mutex_unlock(&s->ep.loop->mu);
+	return r;
 }
 
 /* -------------------------------------------------------- service thread */
@@ -338,19 +359,24 @@ status_text(int status)
 	}
 }
 
+/* ctype may carry more header lines after the type ("text/html\r\n
+ * Set-Cookie: ..."): lua_server.c checks them. */
 static void
 respond(xrt_sock *k, int status, const char *ctype, const void *body,
 	size_t len)
 {
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			 status, status_text(status),
-			 ctype ? ctype : "text/plain; charset=utf-8", len);
+	char head[160];
+	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: ",
+			 status, status_text(status));
 	xrt_buf *b = xrt_buf_from(head, (size_t)n);
 
-	if (b && len && xrt_buf_append(&b, body, len) < 0) {
+	if (!ctype)
+		ctype = "text/plain; charset=utf-8";
+	n = snprintf(head, sizeof(head), "\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\n\r\n", len);
+	if (b && (xrt_buf_append(&b, ctype, strlen(ctype)) < 0 ||
+		  xrt_buf_append(&b, head, (size_t)n) < 0 ||
+		  (len && xrt_buf_append(&b, body, len) < 0))) {
 		xrt_buf_unref(b);
 		b = NULL;
 	}
@@ -388,6 +414,7 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 		xrt_ep_event(&s->ep, XEV_FRAME, (int64_t)k->id, opcode, msg, NULL);
 		pthread_mutex_lock(&s->ep.loop->mu);
 		s->frames_in++;
+		k->frames_in++;
 		if (!s->ep.paused && s->ep.events.bytes > s->ep.in_limit)
 			s->ep.paused = 1;
 		if (s->ep.paused && !k->paused)
@@ -780,6 +807,15 @@ open_listener(xrt_server *s, char *msg, size_t msglen)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6) {
+			/* "::" serves both families (dual-stack) whatever the
+			 * system's net.ipv6.bindv6only says */
+			int v6only = !IN6_IS_ADDR_UNSPECIFIED(
+				&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+				   sizeof(v6only));
+		}
 		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) &&
 		    !listen(fd, SOMAXCONN))
 			break;

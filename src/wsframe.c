@@ -441,3 +441,45 @@ xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN])
 	if (lws_b64_encode_string((const char *)md, 20, out, XRT_WS_ACCEPT_LEN) != 28)
 		out[0] = '\0';
 }
+
+/* ------------------------------------------------- HTTP response status */
+
+#define XRT_STATUS_MAX_LINE 1024
+#define XRT_STATUS_MAX_HEAD 8192
+
+int
+xrt_http_status(const char *p, size_t len, char *reason, size_t reasonlen)
+{
+	size_t i, eol, r = 0;
+	int status = 0;
+
+	if (reasonlen)
+		reason[0] = '\0';
+	/* the status line: "HTTP/d.d SP 3DIGIT [SP reason] CRLF" */
+	if (memcmp(p, "HTTP/", len < 5 ? len : 5))
+		return -1;
+	for (eol = 0; eol < len && p[eol] != '\n'; eol++)
+		;
+	if (eol == len)
+		return len > XRT_STATUS_MAX_LINE ? -1 : 0;
+	if (eol > XRT_STATUS_MAX_LINE || eol < 13 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
+	    p[7] < '0' || p[7] > '9' || p[8] != ' ' || p[eol - 1] != '\r')
+		return -1;
+	for (i = 9; i < 12; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		status = status * 10 + (p[i] - '0');
+	}
+	if (status < 100 || (p[12] != ' ' && i + 1 != eol))
+		return -1;
+	for (i = 13; i + 1 < eol; i++)
+		if (r + 1 < reasonlen)
+			reason[r++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+	if (reasonlen)
+		reason[r] = '\0';
+	/* the head ends with an empty line, within XRT_STATUS_MAX_HEAD */
+	for (i = eol - 1; i + 3 < len && i + 3 < XRT_STATUS_MAX_HEAD; i++)
+		if (!memcmp(p + i, "\r\n\r\n", 4))
+			return status;
+	return len >= XRT_STATUS_MAX_HEAD ? -1 : 0;
+}

@@ -10,6 +10,7 @@ local json = require "xano.realtime.json"
 local Channel = require "xano.realtime.channel"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
+local proxy = require "xano.realtime.proxy"
 
 local type, pairs, tostring, setmetatable = type, pairs, tostring, setmetatable
 local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
@@ -46,14 +47,17 @@ for _, code in ipairs(core.reconnect_codes()) do M.reconnect_codes[code] = true 
 ---@field reconnect? {initial?: number, max?: number, stable?: number, codes?: table<integer, boolean>}
 ---@field ping_interval? number  seconds of silence before a ping (0: never)
 ---@field ping_timeout? number   seconds a ping may go unanswered before the link counts as dead
----@field connect_timeout? number
+---@field connect_timeout? number   seconds for the name lookup and the TCP connect, every address (10)
+---@field handshake_timeout? number seconds for the proxy tunnel, TLS and the WebSocket upgrade (10)
+---@field resolve? string[]     numeric addresses to use for the URL's host, instead of DNS
+---@field proxy? string|false   "http://[user:pass@]host[:port]", or false for none; default from the environment
 ---@field queue_limit? integer   offline actions kept per client
 ---@field max_frame? integer     largest frame accepted from the server, in bytes
 ---@field in_limit? integer      bytes of events waiting for poll() before reading pauses
 ---@field tls? {ca_file?: string, verify?: boolean}
 
 local DEFAULTS = {
-  ping_interval = 30, ping_timeout = 10, connect_timeout = 20,
+  ping_interval = 30, ping_timeout = 10, connect_timeout = 10, handshake_timeout = 10,
   queue_limit = 1000, max_frame = 1024 * 1024, in_limit = 16 * 1024 * 1024,
   send_limit = 16 * 1024 * 1024,
 }
@@ -71,19 +75,8 @@ local function parse_url(url)
   else return nil, "url scheme must be https, http, wss or ws" end
   local authority = rest:match("^[^/?#]*")
   if authority:find("@", 1, true) then return nil, "url must not carry credentials" end
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^%[([%x:.]+)%](.*)$")
-  else
-    host, port = authority:match("^([^:]*)(.*)$")
-  end
-  if not host or host == "" then return nil, "url has no host" end
-  if port == "" then
-    port = tls and 443 or 80
-  else
-    port = tonumber(port:match("^:(%d+)$"))
-    if not port or port < 1 or port > 65535 then return nil, "url has a bad port" end
-  end
+  local host, port = proxy.authority(authority, tls and 443 or 80)
+  if not host then return nil, port == "no host" and "url has no host" or "url has a bad port" end
   return tls, host, port
 end
 
@@ -91,6 +84,7 @@ end
 local OPTION_KEYS = {
   [""] = { url = true, canonical = true, hash = true, token = true, reconnect = true,
            ping_interval = true, ping_timeout = true, connect_timeout = true,
+           handshake_timeout = true, resolve = true, proxy = true,
            queue_limit = true, send_limit = true, max_frame = true, in_limit = true, tls = true },
   ["reconnect."] = { initial = true, max = true, stable = true, codes = true },
   ["tls."] = { ca_file = true, verify = true },
@@ -217,6 +211,32 @@ function M.new(opts)
   local max = positive(rc, "max", 60, false, "reconnect.max")
   if max < initial then error("bad option 'reconnect.max' (must be >= reconnect.initial)", 2) end
   local queue_limit = positive(opts, "queue_limit", DEFAULTS.queue_limit, true, nil, true)
+  local resolve = opt(opts, "resolve", "table")
+  if resolve then
+    if #resolve == 0 or #resolve > 16 then
+      error("bad option 'resolve' (a list of 1 to 16 numeric addresses expected)", 2)
+    end
+    for i = 1, #resolve do
+      local a = resolve[i]
+      local v4 = type(a) == "string" and { a:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+      local ok = v4 and ((#v4 == 4 and tonumber(v4[1]) < 256 and tonumber(v4[2]) < 256 and
+        tonumber(v4[3]) < 256 and tonumber(v4[4]) < 256) or
+        ((a:match("^%[[%x:.]+%]$") or a:match("^[%x:.]+$")) and a:find(":", 1, true)))
+      if not ok then
+        error("bad option 'resolve' (entry " .. i .. " is not a numeric address: " ..
+          tostring(a) .. ")", 2)
+      end
+    end
+  end
+  local proxy_opt = opts.proxy
+  if proxy_opt ~= nil and proxy_opt ~= false and type(proxy_opt) ~= "string" then
+    error("bad option 'proxy' (string or false expected, got " .. type(proxy_opt) .. ")", 2)
+  end
+  local via, why = proxy.choose(proxy_opt, tls, host)
+  if via == nil then
+    error((proxy_opt and "bad option 'proxy' (" or "bad environment variable ") ..
+      (proxy_opt and why .. ")" or why), 2)
+  end
 
   local h = core.client{
     host = host, port = port, path = "/rt/" .. canonical, tls = tls,
@@ -226,6 +246,10 @@ function M.new(opts)
     ping_interval = positive(opts, "ping_interval", DEFAULTS.ping_interval, true),
     ping_timeout = positive(opts, "ping_timeout", DEFAULTS.ping_timeout),
     connect_timeout = positive(opts, "connect_timeout", DEFAULTS.connect_timeout),
+    handshake_timeout = positive(opts, "handshake_timeout", DEFAULTS.handshake_timeout),
+    resolve = resolve,
+    proxy_host = via and via.host or nil, proxy_port = via and via.port or nil,
+    proxy_auth = via and via.auth or nil,
     queue_limit = queue_limit,
     send_limit = positive(opts, "send_limit", DEFAULTS.send_limit, false, nil, true),
     max_frame = positive(opts, "max_frame", DEFAULTS.max_frame, false, nil, true),

@@ -1,6 +1,6 @@
 -- Test certificates, made fresh in a temporary directory with the openssl
 -- command: a private CA, a server certificate it signed for 127.0.0.1, one
--- it signed for another name only, and a self-signed one.
+-- for ::1, one it signed for another name only, and a self-signed one.
 local M = {}
 
 local function run(cmd)
@@ -29,6 +29,7 @@ function M.make()
   end
   signed("server", "IP:127.0.0.1")
   signed("othername", "DNS:elsewhere.example")
+  signed("v6", "IP:::1")
   run(("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s %s -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1")
       :format(p("self.key"), p("self.pem"), days))
   return {
@@ -36,6 +37,7 @@ function M.make()
     ca = p("ca.pem"),
     server = { cert = p("server.pem"), key = p("server.key") },
     othername = { cert = p("othername.pem"), key = p("othername.key") },
+    v6 = { cert = p("v6.pem"), key = p("v6.key") },
     self = { cert = p("self.pem"), key = p("self.key") },
     remove = function() os.execute("rm -rf " .. dir) end,
   }

@@ -2,8 +2,10 @@
 -- /rt/ protocol of @xano/js-sdk 3.0.1): the upgrade and token rules, the
 -- join/leave/message/history frames, presence, history, channel
 -- permissions, the "Realtime Event" function (srv:event and POST /event),
--- and introspection for specs.  The C transport (xano.realtime.core.server)
--- moves frames and connection events; everything that knows JSON is here.
+-- introspection for specs, and the few hooks of the live console
+-- (server/console.lua: self.console, self.tap).  The C transport
+-- (xano.realtime.core.server) moves frames and connection events;
+-- everything that knows JSON is here.
 --
 -- Payloads and options are relayed byte for byte: the server decodes a
 -- frame to check it, but builds the frames it sends from the raw JSON text
@@ -505,6 +507,7 @@ function Server:refuse(sock, channel, err, detail)
   if detail and message == DEFAULT_ERRORS[err] then
     message = message .. ": " .. detail
   end
+  if self.tap then self.tap("error", sock, channel, message) end
   self:send_one(sock, error_frame(channel, message))
 end
 
@@ -676,6 +679,7 @@ function Server:on_client_frame(sock, text)
   local raw = object_members(text)
   if not raw then return self:refuse(sock, nil, "invalid_json") end
   if self.hooks.frame then self.hooks.frame(sock.socketId, f, text) end
+  if self.tap then self.tap("frame", sock, f, raw) end
 
   local opts = f.options
   local name = type(opts) == "table" and type(opts.channel) == "string" and
@@ -719,27 +723,35 @@ function Server:new_socket_id()
 end
 
 function Server:on_upgrade(id, path, token)
-  if strip_query(path or "") ~= self.path then
+  path = path or ""
+  if self.console and self.console:on_upgrade(id, path) then return end
+  if strip_query(path) ~= self.path then
+    if self.tap then self.tap("refused", strip_query(path), 404, "not found") end
     return self.h:respond(id, 404, "not found\n")
   end
   local identity, allowed = self:identity_for(token)
   if not allowed then
+    if self.tap then self.tap("refused", strip_query(path), 401, "unknown token") end
     return self.h:respond(id, 401, "unknown token\n")
   end
   local sid = self:new_socket_id()
   local sock = { id = id, socketId = sid, identity = identity,
-    authenticated = identity ~= nil, channels = {},
+    authenticated = identity ~= nil, channels = {}, since = os.time(),
     entry = client_entry(sid, identity) }
   self.socks[id] = sock
   self.by_sid[sid] = sock
   self.n_socks = self.n_socks + 1
   if token == "" then token = nil end
   self.h:accept(id, token)
+  if self.tap then self.tap("open", sock) end
 end
 
-function Server:on_gone(id)
+function Server:on_gone(id, code)
   local sock = self.socks[id]
-  if not sock then return end
+  if not sock then
+    if self.console then self.console:on_gone(id) end
+    return
+  end
   self.socks[id] = nil
   self.by_sid[sock.socketId] = nil
   self.n_socks = self.n_socks - 1
@@ -749,11 +761,15 @@ function Server:on_gone(id)
   for i = 1, #names do
     self:leave_channel(sock, sock.channels[names[i]], true)
   end
+  if self.tap then self.tap("closed", sock, code) end
 end
 
 function Server:on_frame(id, opcode, text)
   local sock = self.socks[id]
-  if not sock then return end
+  if not sock then
+    if self.console then self.console:on_frame(id, text) end
+    return
+  end
   if opcode ~= 1 then return self:refuse(sock, nil, "binary_frame") end
   return self:on_client_frame(sock, text)
 end
@@ -788,7 +804,14 @@ function Server:http_event(body, headers)
   if headers["x-admin-key"] ~= self.admin_key then
     return json_reply(401, { error = "missing or wrong X-Admin-Key" })
   end
-  local ok, t = pcall(json.decode, body or "")
+  return self:event_request(body)
+end
+
+-- The body of POST /event (also the console's "send event"): status and
+-- JSON text.  t is the body already decoded, when it is.
+function Server:event_request(body, t)
+  local ok = true
+  if t == nil then ok, t = pcall(json.decode, body or "") end
   local raw = ok and type(t) == "table" and object_members(body)
   if not raw then
     return json_reply(400, { error = "body must be a JSON object {channel, data, dbo_id, row_id}" })
@@ -818,12 +841,15 @@ function Server:route(head, body)
     if method ~= "POST" then return 405, "method not allowed\n" end
     return self:http_event(body, headers)
   end
+  if self.console and (path == "/_console" or path:sub(1, 10) == "/_console/") then
+    return self.console:route(method, path, headers, body)
+  end
   return 404, "not found\n"
 end
 
 function Server:on_request(id, body, head)
-  local status, text, ctype = self:route(head or "", body)
-  self.h:respond(id, status, text, ctype)
+  local status, text, ctype, headers = self:route(head or "", body)
+  self.h:respond(id, status, text, ctype, headers)
 end
 
 -- ---------------------------------------------------------------- events
@@ -834,7 +860,7 @@ function Server:dispatch(kind, a, b, s1, s2)
   elseif kind == "upgrade" then
     self:on_upgrade(a, s1, s2)
   elseif kind == "gone" then
-    self:on_gone(a)
+    self:on_gone(a, b)
   elseif kind == "request" then
     self:on_request(a, s1, s2)
   end
@@ -906,7 +932,27 @@ function Server:deliver_event(channel, raw_data, dbo_id, row_id)
     if want_row and not (id and id_text(id.row_id) == want_row) then return false end
     return true
   end)
-  return self:send_to(ids, event_frame(channel, raw_data, dbo_id, row_id))
+  local n = self:send_to(ids, event_frame(channel, raw_data, dbo_id, row_id))
+  if self.tap then self.tap("event", channel, raw_data, n) end
+  return n
+end
+
+local SERVER_ENTRY = '{"socketId":"server","extras":{},"permissions":{"dbo_id":0,"row_id":0}}'
+
+-- A message to every member of a channel from the server itself (the
+-- console's "send as the server"; its client is socketId "server"), kept
+-- in the channel's history.  Returns the number of sockets reached.
+function Server:server_message(channel, raw_payload)
+  local ch = self.chans[channel]
+  local n = 0
+  if ch then
+    local frame = message_frame(channel_options(channel), SERVER_ENTRY, raw_payload)
+    n = self:send_to(member_ids(ch), frame)
+    self:store_history(ch, frame, false)
+    self.n_messages = self.n_messages + 1
+  end
+  if self.tap then self.tap("server_message", channel, raw_payload, n) end
+  return n
 end
 
 -- Xano's "Realtime Event" function: pushes data to a channel's members
@@ -941,6 +987,11 @@ function Server:check_open(what)
   if self.closed then
     error("xano.realtime.server: " .. what .. ": the server is closed", 3)
   end
+end
+
+-- The console's page, when the server has one (an admin key).
+function Server:console_url()
+  return self.console and self:base_url() .. "/_console" or nil
 end
 
 function Server:url()
@@ -1070,7 +1121,10 @@ local function merged_config(o)
   return M.check_config(cfg)
 end
 
+-- The authority clients use: a wildcard address ("::" listens on both
+-- families, "0.0.0.0" on IPv4) is reached on the loopback of its family.
 local function authority(host, port)
+  if host == "::" then host = "::1" elseif host == "0.0.0.0" then host = "127.0.0.1" end
   if host:find(":", 1, true) then return "[" .. host .. "]:" .. port end
   return host .. ":" .. port
 end
@@ -1116,6 +1170,10 @@ function M.start(o)
   self.socks, self.by_sid, self.chans = {}, {}, {}
   self.n_socks, self.n_messages = 0, 0
   self.closed = false
+  -- the live console (GET /_console) exists only with an admin key
+  if self.admin_key then
+    self.console = require("xano.realtime.server.console").new(self)
+  end
   return self
 end
 
