@@ -292,6 +292,17 @@ describe("numbers", function()
       assert.equal(kind(1), kind(kept[1].payload.score))
     end)
 
+    it("the console's state (GET /_console/state) shows ids and extras with every digit", function()
+      member("tok-big", { presence = true })
+      joined(1)
+      local res = HTTP.request(srv.port, "GET", "/_console/state", { ["X-Admin-Key"] = "sesame" })
+      assert.equal(200, res.status, res.body)
+      for _, want in ipairs({ '"row_id":123456789012345', '"safe":9007199254740991',
+        '"third":0.3333333333333333', '"ratio":0.1' }) do
+        assert.truthy(res.body:find(want, 1, true), want .. " in " .. res.body)
+      end
+    end)
+
     it("payloads are relayed byte for byte: digits no reader can hold stay as sent", function()
       local x = RC.open(srv):joined("room")
       local y = RC.open(srv):joined("room")
