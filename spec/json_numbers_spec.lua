@@ -68,6 +68,16 @@ describe("numbers", function()
     for i = 1, #list do out[i] = b.got[before + i].payload end
     return out
   end
+  -- sends payload between two new clients, with a raw client in the room
+  -- too; returns what the peer's handler saw and the frame's text as sent
+  local function through_with_text(payload)
+    local a, b = member(), member()
+    local raw = RC.open(srv):joined("room")
+    joined(3)
+    local p = through(a, b, payload)[1]
+    local _, text = raw:expect("message", "room")
+    return p, text
+  end
 
   before_each(function()
     srv = H.track(assert(server.start{ port = 0, canonical = "test",
@@ -114,11 +124,7 @@ describe("numbers", function()
 
     if INTEGERS then
       it("Lua 5.4: an integer beyond 2^53 leaves with all its digits; a peer reads the nearest double", function()
-        local a, b = member(), member()
-        local raw = RC.open(srv):joined("room")
-        joined(3)
-        local p = through(a, b, { over = SAFE + 2, max = math.maxinteger, min = math.mininteger })[1]
-        local _, text = raw:expect("message", "room")
+        local p, text = through_with_text({ over = SAFE + 2, max = math.maxinteger, min = math.mininteger })
         assert.truthy(text:find('"over":9007199254740993', 1, true), text)
         assert.truthy(text:find('"max":9223372036854775807', 1, true), text)
         assert.truthy(text:find('"min":-9223372036854775808', 1, true), text)
@@ -131,28 +137,20 @@ describe("numbers", function()
       end)
     else
       it("LuaJIT/5.1: an integral number beyond 2^53 is a double, sent with the shortest text", function()
-        local a, b = member(), member()
-        local raw = RC.open(srv):joined("room")
-        joined(3)
-        local p = through(a, b, { over = 2 ^ 60 })[1]
-        local _, text = raw:expect("message", "room")
+        local p, text = through_with_text({ over = 2 ^ 60 })
         assert.truthy(text:find('"over":1.152921504606847e+18', 1, true), text)
         assert.equal(2 ^ 60, p.over)
       end)
     end
 
     it("floats arrive as the same double, written with the shortest text", function()
-      local a, b = member(), member()
-      local raw = RC.open(srv):joined("room")
-      joined(3)
       local sent = { tenth = 0.1, third = 1 / 3, sum = 0.1 + 0.2, huge = 1e300, tiny = 5e-324,
         neg = -2.5, max = 1.7976931348623157e308 }
-      local p = through(a, b, sent)[1]
+      local p, text = through_with_text(sent)
       for k, v in pairs(sent) do
         assert.equal(v, p[k], k)
         if INTEGERS then assert.equal("float", math.type(p[k]), k) end
       end
-      local _, text = raw:expect("message", "room")
       for _, want in ipairs({ '"tenth":0.1', '"third":0.3333333333333333', '"sum":0.30000000000000004',
         '"huge":1e+300', '"tiny":5e-324', '"neg":-2.5', '"max":1.7976931348623157e+308' }) do
         assert.truthy(text:find(want, 1, true), want .. " in " .. text)
