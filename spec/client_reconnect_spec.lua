@@ -95,29 +95,47 @@ describe("reconnecting", function()
     assert.equal(1, c:stats().reconnects)
   end)
 
-  it("spreads its attempts with full jitter under an exponential cap", function()
+  it("spreads its attempts with full jitter under an exponential cap, and waits them out", function()
     local p = H.track(Proxy.start{ target_port = srv.port })
     p:refuse(true)
-    local c = client{ url = "http://127.0.0.1:" .. p.port, reconnect = { initial = 0.01, max = 0.08 } }
+    local initial, max = 0.01, 0.08
+    local c = client{ url = "http://127.0.0.1:" .. p.port, reconnect = { initial = initial, max = max } }
     local rec, tries = H.recorder()
     c:on("reconnecting", rec)
     c:channel("room"):open()
-    H.wait_until(function() return #tries >= 12 end, "twelve attempts")
-    local distinct = {}
+    H.wait_until(function() return #tries >= 12 and p.accepted >= 12 end, "twelve attempts")
+    local distinct, late = {}, 0
     for i, ev in ipairs(tries) do
-      local cap = math.min(0.08, 0.01 * 2 ^ (i - 1))
+      local cap = math.min(max, initial * 2 ^ (i - 1))
       assert.equal(i, ev.payload.attempt)
       assert.is_true(ev.payload.delay >= 0 and ev.payload.delay <= cap + 0.001,
         ("attempt %d waited %.3f s, cap %.3f s"):format(i, ev.payload.delay, cap))
       distinct[ev.payload.delay] = true
+      if ev.payload.delay > initial then late = late + 1 end
     end
     local n = 0
     for _ in pairs(distinct) do n = n + 1 end
     assert.is_true(n >= 4, "the delays are spread, not fixed")
+    -- the cap grows: of the attempts from the 5th on (cap 0.08 s), some
+    -- wait longer than reconnect.initial (all 8 at or below it: 8^-8)
+    assert.is_true(late >= 1, "no delay above reconnect.initial: the cap does not grow")
+    -- the delays were really waited: the proxy saw attempt k + 1 arrive no
+    -- sooner than the sum of the delays announced up to k after the first
+    -- attempt (each check from the first accept, so that one late reading
+    -- does not add up; 0.05 s for the reading of the first)
+    local owed = 0
+    for k = 1, math.min(#tries, #p.accepts - 1) do
+      owed = owed + tries[k].payload.delay
+      local passed = p.accepts[k + 1] - p.accepts[1]
+      assert.is_true(passed >= owed - 0.05,
+        ("attempt %d came %.3f s after the first, before the %.3f s announced"):format(k + 1, passed, owed))
+    end
   end)
 
   it("resets the backoff only after a stable connection", function()
-    local c = client{ reconnect = { initial = 0.02, max = 1, stable = 0.3 } }
+    -- stable after 2 s: the unstable phase (two drops and rejoins) only has
+    -- to fit in that, even on a loaded machine
+    local c = client{ reconnect = { initial = 0.02, max = 1, stable = 2 } }
     local rec, tries = H.recorder()
     c:on("reconnecting", rec)
     connected(c)
@@ -129,23 +147,24 @@ describe("reconnecting", function()
         return #tries == n and s and s.socketId ~= old and #srv:members("room") == 1
       end, "rejoin " .. n)
     end
-    local t0 = core.now()
-    H.wait_until(function() return core.now() - t0 > 0.35 end, "a stable connection")
+    H.settle(2.2) -- a stable connection
     drop_and_rejoin(1)
     drop_and_rejoin(2) -- unstable: the attempt count grows
+    assert.equal(1, tries[1].payload.attempt)
     assert.equal(2, tries[2].payload.attempt)
-    t0 = core.now()
-    H.wait_until(function() return core.now() - t0 > 0.35 end, "a stable connection")
+    H.settle(2.2) -- stable again
     drop_and_rejoin(3)
     assert.equal(1, tries[3].payload.attempt)
   end)
 
   it("finds a dead link with pings and reconnects", function()
     local p = H.track(Proxy.start{ target_port = srv.port })
-    local c = client{ url = "http://127.0.0.1:" .. p.port, ping_interval = 0.2, ping_timeout = 0.3 }
+    -- ping_timeout 1 s: a pong late on a loaded machine is not a dead link
+    local c = client{ url = "http://127.0.0.1:" .. p.port, ping_interval = 0.2, ping_timeout = 1 }
     local rec, st = H.recorder()
     c:on("connection_status", rec)
     connected(c)
+    local old = srv:members("room")[1]
     p:stall(true)
     H.wait_until(function() return #st == 2 end, "the dead link to be noticed")
     assert.equal("disconnected", st[2].payload.status)
@@ -153,10 +172,16 @@ describe("reconnecting", function()
     p:stall(false)
     H.wait_until(function() return #st == 3 end, "the reconnect")
     assert.equal("connected", st[3].payload.status)
+    -- and the rejoin: the channel is joined again, on the new socket
+    H.wait_until(function()
+      local m = srv:members("room")
+      return #m == 1 and m[1] ~= old
+    end, "the rejoin on a new socket")
   end)
 
   it("keeps a quiet, healthy link: pings are answered", function()
-    local c = client{ ping_interval = 0.1, ping_timeout = 0.5 }
+    -- ping_timeout 2 s: a descheduled spec must not pass for a dead link
+    local c = client{ ping_interval = 0.1, ping_timeout = 2 }
     local rec, st = H.recorder()
     c:on("connection_status", rec)
     connected(c)
@@ -166,21 +191,63 @@ describe("reconnecting", function()
     assert.is_number(c:stats().rtt)
   end)
 
-  it("reconnects at once with a new token, keeping its channels", function()
+  it("reconnects at once with a new token, keeping its channels, under the new identity", function()
     local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
     srv:close()
     srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
     local c = client{ token = "tok-a" }
-    connected(c)
-    assert.is_true(srv:sockets()[1].authenticated)
+    local ch = connected(c)
+    local old = srv:members("room")[1]
+    -- a peer sees who the client is: its presence entry and its messages
+    local peer = client()
+    local pch = peer:channel("room", { presence = true })
+    local rec_m, heard = H.recorder()
+    pch:on("message", rec_m)
+    pch:open()
+    H.wait_until(function() return #pch:presence() == 2 end, "the peer's presence")
+    local peer_sid
+    for _, sid in ipairs(srv:members("room")) do if sid ~= old then peer_sid = sid end end
+    -- the client's entry, as the peer sees it (nil while absent)
+    local function seen()
+      local list = pch:presence()
+      for _, e in ipairs(list) do if e.socketId ~= peer_sid then return e, #list end end
+      return nil, #list
+    end
+    assert.equal(old, seen().socketId)
+    assert.equal(1, seen().permissions.row_id)
+
     local rec, st = H.recorder()
     c:on("connection_status", rec)
     c:set_token("tok-b")
-    H.wait_until(function() return #st == 1 and #srv:members("room") == 1 end, "the reconnect")
+    H.wait_until(function()
+      local e, n = seen()
+      return #st == 1 and n == 2 and e and e.socketId ~= old
+    end, "the reconnect under the new token")
     assert.same({ "connected" }, { st[1].payload.status })
     assert.equal(0, c:stats().reconnects)
+    local new = seen().socketId
+    assert.same({ dbo_id = 1, row_id = 2 }, seen().permissions)
+    -- the old socket is gone: the server holds the peer and the new one
+    H.wait_until(function() return #srv:sockets() == 2 end, "the old socket to go")
+    for _, s in ipairs(srv:sockets()) do
+      assert.are_not.equal(old, s.socketId)
+      if s.socketId == new then assert.is_true(s.authenticated) end
+    end
+    assert.is_true(ch:send("as b"))
+    H.wait_until(function() return #heard == 1 end, "the message at the peer")
+    assert.equal(new, heard[1].client.socketId)
+    assert.same({ dbo_id = 1, row_id = 2 }, heard[1].client.permissions)
+
     c:set_token(nil)
-    H.wait_until(function() return #st == 2 and #srv:members("room") == 1 end, "the anonymous reconnect")
-    assert.is_false(srv:sockets()[1].authenticated)
+    H.wait_until(function()
+      local e, n = seen()
+      return #st == 2 and n == 2 and e and e.socketId ~= new
+    end, "the anonymous reconnect")
+    assert.same({ dbo_id = 0, row_id = 0 }, seen().permissions)
+    local anon = seen().socketId
+    H.wait_until(function() return #srv:sockets() == 2 end, "the authenticated socket to go")
+    for _, s in ipairs(srv:sockets()) do
+      if s.socketId == anon then assert.is_false(s.authenticated) end
+    end
   end)
 end)
