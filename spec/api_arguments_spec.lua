@@ -35,6 +35,21 @@ local function opts(extra)
   return o
 end
 
+-- What a raising call must leave as it was: the handlers, channels,
+-- reconnect codes, parked workflows, status and counters of a client.
+local workflow = require "xano.realtime.workflow"
+local function state_of(c)
+  local chans, codes = {}, {}
+  for name in pairs(c._channels) do chans[#chans + 1] = name end
+  for code in pairs(c._codes) do codes[#codes + 1] = code end
+  table.sort(chans)
+  table.sort(codes)
+  local st = c:stats()
+  return { handlers = #c._handlers.list, channels = table.concat(chans, ","),
+    codes = table.concat(codes, ","), parked = workflow.parked(), status = c:status(),
+    connects = st.connects, queued = st.queued, frames_out = st.frames_out }
+end
+
 local nan, inf = 0 / 0, math.huge
 local function num(v) return tostring(v) end
 
@@ -134,10 +149,22 @@ describe("client methods", function()
   }
   for _, case in ipairs(cases) do
     it(case[1] .. " raises \"" .. case[3] .. "\"", function()
+      local before = state_of(c)
       check(case[3], function(...) return c[case[1]](c, ...) end, unpack(case[2], 1, 3))
-      assert.equal("idle", c:status())
+      assert.same(before, state_of(c))
     end)
   end
+
+  it("the snapshot those cases compare does see a change", function()
+    local before = state_of(c)
+    c:on("message", print)
+    c:channel("r")
+    c:set_reconnect_codes({ [1006] = true })
+    local after = state_of(c)
+    assert.equal(before.handlers + 1, after.handlers)
+    assert.equal("r", after.channels)
+    assert.equal("1006", after.codes)
+  end)
 
   local methods = { "channel", "on", "off", "workflow", "status", "fd", "timeout", "set_token",
     "reconnect", "set_reconnect_codes", "stats", "poll", "run", "close", "url", "is_closed" }
@@ -168,7 +195,9 @@ describe("channel methods", function()
   local c, ch
   before_each(function()
     c = realtime.new(opts{ reconnect = { initial = 60, max = 60 } })
-    ch = c:channel("room", { presence = true })
+    -- queue_offline: a send that went through would be queued (the port
+    -- refuses), so a raising call that queued anything shows
+    ch = c:channel("room", { presence = true, queue_offline = true })
   end)
   after_each(function() c:close() end)
 
@@ -200,10 +229,20 @@ describe("channel methods", function()
   for _, case in ipairs(cases) do
     it(case[1] .. " raises \"" .. case[3] .. "\"", function()
       ch:open()
+      local handlers, parked = #ch._handlers.list, workflow.parked()
       check(case[3], function(...) return ch[case[1]](ch, ...) end, unpack(case[2], 1, 2))
       assert.equal(0, c:stats().queued)
+      assert.equal(handlers, #ch._handlers.list)
+      assert.equal(parked, workflow.parked())
+      assert.is_true(ch:is_open())
     end)
   end
+
+  it("what those cases compare does see a send that went through", function()
+    ch:open()
+    assert.is_true(ch:send("x"))
+    assert.equal(1, c:stats().queued)
+  end)
 
   it("presence() without presence = true says so", function()
     check("channel 'plain' was not opened with presence = true", function() c:channel("plain"):presence() end)
