@@ -11,6 +11,7 @@ local CLIENT = {
   "spec/client_history_spec.lua", "spec/client_presence_spec.lua",
   "spec/client_errors_spec.lua", "spec/client_lifetime_spec.lua",
   "spec/client_host_loop_spec.lua", "spec/client_bad_input_spec.lua",
+  "spec/client_order_spec.lua",
 }
 local function with(list, ...)
   local out = {}
@@ -100,12 +101,27 @@ return {
     workflow.cancel(ch, "closed")]],
     replace = [[    ch._presence:clear()]],
     specs = with(CLIENT, "spec/workflows_spec.lua") },
+  { id = "R12", file = "lua/xano/realtime.lua",
+    behaviour = "a send made while the first join is in progress is refused unless queue_offline",
+    search = [[ch._queue or ch._joining)]],
+    replace = [[ch._queue)]],
+    specs = CLIENT },
+  { id = "R13", file = "lua/xano/realtime.lua",
+    behaviour = "Close channel of the last channel before the first connect leaves the socket to connect",
+    search = [[      -- connects (an open() right after starts a new one)
+      self._core:stop()]],
+    replace = [[      -- connects (an open() right after starts a new one)]],
+    specs = CLIENT },
+  { id = "R14", file = "lua/xano/realtime.lua",
+    behaviour = "client:run() with nothing left that could produce an event blocks forever",
+    search = [[    if not self:_busy() then]],
+    replace = [[    if false then]],
+    timeout = 60,
+    specs = { "spec/client_host_loop_spec.lua", "spec/client_lifetime_spec.lua", "spec/workflows_spec.lua" } },
   { id = "M-E", file = "lua/xano/realtime/workflow.lua",
     behaviour = "closing one client ends every client's sleeping and waiting workflows",
-    search = [[return r.report == report end)
-  return n]],
-    replace = [[return true end)
-  return n]],
+    search = [[owner.sleepers, owner.waiters = {}, {}]],
+    replace = [[for o in pairs(owners) do o.sleepers, o.waiters = {}, {} end]],
     specs = WORKFLOWS },
 
   -- --------------------------------------------------------------- channel.lua
@@ -123,6 +139,11 @@ return {
     behaviour = "Request history sends nothing",
     search = [[return send(self, json.history(self.name), "history request")]],
     replace = [[return true]],
+    specs = CLIENT },
+  { id = "CH5", file = "lua/xano/realtime/channel.lua",
+    behaviour = "Queue Offline Actions is off unless asked for (WeWeb's default is on)",
+    search = [[_queue = opts.queue_offline ~= false]],
+    replace = [[_queue = opts.queue_offline == true]],
     specs = CLIENT },
   { id = "CH4", file = "lua/xano/realtime/channel.lua",
     behaviour = "a channel closed here keeps its old presence list",
@@ -172,7 +193,7 @@ return {
     specs = WORKFLOWS },
   { id = "WF4", file = "lua/xano/realtime/workflow.lua",
     behaviour = "an error raised in a handler is swallowed instead of reported",
-    search = [[report(r, traceback(co, tostring(r)))]],
+    search = [[owner(r, traceback(co, tostring(r)))]],
     replace = [[]],
     specs = with(WORKFLOWS, "spec/client_errors_spec.lua") },
   { id = "WF5", file = "lua/xano/realtime/workflow.lua",
@@ -226,10 +247,12 @@ return {
 
   -- ------------------------------------------------------- src/queue.c (FIFOs)
   { id = "Q1", file = "src/queue.c",
-    behaviour = "closing a channel while offline takes the other channels' queued actions instead of its own",
-    search = [[all || it->a == tag ? out : &keep]],
-    replace = [[all || it->a != tag ? out : &keep]],
-    specs = { "spec/client_offline_queue_spec.lua" } },
+    behaviour = "frames put back at the head of an empty queue are lost to the next push",
+    search = [[	q->head = it;
+	if (!q->tail)
+		q->tail = it;]],
+    replace = [[	q->head = it;]],
+    specs = { "spec/client_offline_queue_spec.lua", "spec/faults_spec.lua" } },
   { id = "Q2", file = "src/queue.c",
     behaviour = "queued frames leave last in, first out",
     search = [[	it->next = NULL;
@@ -243,12 +266,18 @@ return {
 	if (!q->tail)
 		q->tail = it;]],
     specs = { "spec/client_offline_queue_spec.lua", "spec/client_messages_spec.lua" } },
+  { id = "Q3", file = "src/queue.c",
+    behaviour = "a queue never gives back the bytes of what it sent: send_limit refuses early",
+    search = [[	q->count--;
+	q->bytes -= xrt_item_cost(it);]],
+    replace = [[	q->count--;]],
+    specs = CLIENT },
 
-  -- --------------------------------------- src/client.c (writer, queue, timers)
+  -- --------------------------------- src/client.c (the stream, writer, timers)
   { id = "C1", file = "src/client.c",
     behaviour = "a full offline queue keeps one action more than queue_limit",
-    search = [[if (c->out.count >= c->queue_limit) {]],
-    replace = [[if (c->out.count > c->queue_limit) {]],
+    search = [[if (c->ndata >= c->queue_limit) {]],
+    replace = [[if (c->ndata > c->queue_limit) {]],
     specs = { "spec/client_offline_queue_spec.lua" } },
   { id = "C2", file = "src/client.c",
     behaviour = "reconnect attempts start at once while the events report jittered delays",
@@ -276,16 +305,48 @@ return {
     replace = [[delay = cap;]],
     specs = { "spec/client_reconnect_spec.lua" } },
   { id = "C7", file = "src/client.c",
-    behaviour = "a frame whose write failed is lost instead of kept for the next connection",
-    search = [[xrt_fifo_push_front(&c->out, batch[k]);]],
-    replace = [[xrt_item_free(batch[k]);]],
+    behaviour = "the frames of a write that failed are lost instead of kept for the next connection",
+    search = [[			xrt_fifo_push_front(&c->out, it);]],
+    replace = [[			xrt_item_free(it);]],
     specs = { "spec/client_offline_queue_spec.lua", "spec/faults_spec.lua" } },
   { id = "C8", file = "src/client.c",
-    behaviour = "Close channel while offline leaves its join to be replayed at the next connect",
-    search = [[xrt_client_clear_join(xrt_client *c, int64_t tag)
-{]],
-    replace = [[xrt_client_clear_join(xrt_client *c, int64_t tag)
-{
-	if (c) return;]],
+    behaviour = "a channel closed while offline stays joined at the head: the next connect rejoins it",
+    search = [[		take_data(c, tag, 0, 1, dropped);
+		xrt_buf_unref(join_remove(c, tag));]],
+    replace = [[		take_data(c, tag, 0, 1, dropped);]],
+    specs = CLIENT },
+  { id = "C9", file = "src/client.c",
+    behaviour = "a leave written on a live link leaves the channel joined at the head: a reconnect rejoins it",
+    search = [[it->buf2 = join_remove(c, it->a);]],
+    replace = [[it->buf2 = NULL;]],
+    specs = CLIENT },
+  { id = "C10", file = "src/client.c",
+    behaviour = "a join written on a live link is not kept at the head: a reconnect forgets the channel",
+    search = [[join_add(c, it->a, xrt_buf_ref(f));]],
+    replace = [[(void)0;]],
+    specs = CLIENT },
+  { id = "C11", file = "src/client.c",
+    behaviour = "a join jumps ahead of the frames asked before it (a leave of the same channel included)",
+    search = [[	if (c->state != XRT_CLOSED) {
+		wake = push_frame(c, it);
+		it = NULL;
+	}]],
+    replace = [[	if (c->state != XRT_CLOSED) {
+		xrt_fifo_push_front(&c->out, it);
+		if (c->state == XRT_OPEN && !c->write_queued)
+			wake = c->write_queued = 1;
+		it = NULL;
+	}]],
+    specs = CLIENT },
+  { id = "C12", file = "src/client.c",
+    behaviour = "closing a channel while offline takes the other channels' queued actions instead of its own",
+    search = [[if (!all && it->a != tag) {]],
+    replace = [[if (!all && it->a == tag) {]],
+    specs = { "spec/client_offline_queue_spec.lua", "spec/client_order_spec.lua" } },
+  { id = "C13", file = "src/client.c",
+    behaviour = "open() does not say connecting until the service thread has started the attempt",
+    search = [[		c->state = XRT_CONNECTING;
+		c->start_pending = 1;]],
+    replace = [[		c->start_pending = 1;]],
     specs = CLIENT },
 }

@@ -10,8 +10,9 @@
 --   MUTANTS_SAMPLE=N   run N mutants picked by the seed (0 or unset: all)
 --   MUTANTS_SEED=S     the seed of the pick (default: the clock; printed)
 --   MUTANTS=a,b        run these mutants only (by id)
---   MUTANTS_TIMEOUT=T  seconds per mutant (default 120); a mutant whose
---                      specs hang past T counts as killed ("timeout")
+--   MUTANTS_TIMEOUT=T  seconds per mutant (default 120, or the mutant's own
+--                      `timeout` when lower); a mutant whose specs hang past
+--                      it counts as killed ("timeout")
 --   MUTANTS_BASELINE=1 first run the chosen specs on an unmutated copy:
 --                      a spec that fails there makes the run an error
 --   XRT_LUA            the interpreter of the specs (default lua5.4)
@@ -144,9 +145,9 @@ local function copy_tree(dir)
   assert(sh(("cp -a %s %s"):format(q(BASE_BUILD), q(dir .. "/build/"))), "copy of the build")
 end
 
-local function run_specs(dir, specs, log)
+local function run_specs(dir, specs, log, limit)
   local cmd = ("cd %s && XRT_BUILD=%s XRT_LUA=%s timeout -k 10 %d %s %s %s >%s 2>&1"):format(
-    q(dir), BASE_BUILD, lua, timeout, lua, busted, table.concat(specs, " "), q(log))
+    q(dir), BASE_BUILD, lua, limit or timeout, lua, busted, table.concat(specs, " "), q(log))
   local t0 = now()
   local ok, rc = sh(cmd)
   return ok, rc, now() - t0
@@ -200,14 +201,15 @@ for n, m in ipairs(chosen) do
     end
   end
   if not state then
-    local ok, rc, t = run_specs(dir, m.specs, log)
+    local limit = math.min(timeout, m.timeout or timeout)
+    local ok, rc, t = run_specs(dir, m.specs, log, limit)
     took = t
     if not io.open(log, "r") then
       state, detail = "error", "the specs did not run (no log " .. log .. ")"
     elseif ok then
       state, detail = "SURVIVED", summary_of(log)
     elseif rc == 124 or rc == 137 then
-      state, detail = "killed", "timeout after " .. timeout .. " s"
+      state, detail = "killed", "timeout after " .. limit .. " s"
     else
       state, detail = "killed", summary_of(log)
     end
