@@ -99,6 +99,23 @@ describe("workflows", function()
       assert.is_nil(c:timeout())
     end)
 
+    it("resumes sleeps that fell due together in the order they fell due", function()
+      local c = client()
+      local order = {}
+      c:workflow(function() realtime.sleep(0.2); order[#order + 1] = "long" end)
+      c:workflow(function() realtime.sleep(0.1); order[#order + 1] = "short" end)
+      c:workflow(function() realtime.sleep(0.15); order[#order + 1] = "middle" end)
+      -- nothing polls until all three are due: one poll resumes them all
+      local t0 = now()
+      for _ = 1, 100000 do
+        if now() - t0 >= 0.25 then break end
+        core.wait(0.25 - (now() - t0))
+      end
+      assert.is_true(now() - t0 >= 0.25)
+      assert.equal(3, c:poll(0))
+      assert.same({ "short", "middle", "long" }, order)
+    end)
+
     it("is resumed by realtime.poll() too, for every client of the state", function()
       local a, b = client(), client()
       local done = {}
@@ -350,6 +367,16 @@ describe("workflows", function()
       ch:send("x")
       H.wait_until(function() return #order == 3 end, "all three steps")
       assert.same({ "channel", "app", "channel, later" }, order)
+    end)
+
+    it("of one channel, and of the client, run in the order they were registered", function()
+      local c, ch = joined()
+      local order = {}
+      for i = 1, 3 do ch:on("message", function() order[#order + 1] = "channel " .. i end) end
+      for i = 1, 3 do c:on("message", function() order[#order + 1] = "app " .. i end) end
+      ch:send("x")
+      H.wait_until(function() return #order == 6 end, "all six handlers")
+      assert.same({ "channel 1", "channel 2", "channel 3", "app 1", "app 2", "app 3" }, order)
     end)
 
     it("filter presence_update by Join or Leave, on the client or a channel", function()

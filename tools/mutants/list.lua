@@ -247,11 +247,10 @@ return {
 
   -- ------------------------------------------------------- src/queue.c (FIFOs)
   { id = "Q1", file = "src/queue.c",
-    behaviour = "frames put back at the head of an empty queue are lost to the next push",
-    search = [[	q->head = it;
-	if (!q->tail)
-		q->tail = it;]],
-    replace = [[	q->head = it;]],
+    behaviour = "a frame taken off a queue stays counted: stats().queued never goes down",
+    search = [[	it->next = NULL;
+	q->count--;]],
+    replace = [[	it->next = NULL;]],
     specs = { "spec/client_offline_queue_spec.lua", "spec/faults_spec.lua" } },
   { id = "Q2", file = "src/queue.c",
     behaviour = "queued frames leave last in, first out",
