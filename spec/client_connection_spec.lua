@@ -3,6 +3,7 @@
 -- every open channel and the client's handlers: a voluntary close fires
 -- no "disconnected", an unexpected loss fires exactly one.
 local H = require "support.helpers"
+local Proxy = require "support.proxy"
 local core = require "xano.realtime.core"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
@@ -187,6 +188,26 @@ describe("the client's connection", function()
       assert.equal("connected", c:status())
     end)
   end
+
+  it("says connecting for a channel opened while the last close winds down, then joins it", function()
+    -- a stalled link keeps the close handshake of the last channel waiting
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local c = client{ url = "http://127.0.0.1:" .. p.port, ping_interval = 0 }
+    local ch = c:channel("room")
+    ch:open()
+    H.wait_until(function() return #srv:members("room") == 1 end, "the join")
+    p:stall(true)
+    ch:close()
+    H.wait_until(function() return c._core:state() == "stopping" end, "the close under way")
+    local again = c:channel("again")
+    again:open()
+    assert.equal("connecting", c:status())
+    p:stall(false)
+    p:reset()
+    H.wait_until(function() return #srv:members("again") == 1 end, "the join of the new channel")
+    assert.equal("connected", c:status())
+    assert.same({}, srv:members("room"))
+  end)
 
   it("reports a refused upgrade as an error and stays down", function()
     local c = client{ canonical = "wrong" }

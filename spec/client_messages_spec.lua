@@ -57,6 +57,18 @@ describe("messages", function()
     assert.same({ { text = "hello" }, "marker" }, payloads(b.got))
   end)
 
+  it("reach a peer once each and in order when sent in a burst, with no poll between", function()
+    local a, b = member(), member()
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    local n = 300 -- several of the writer's batches
+    for i = 1, n do assert.is_true(a.ch:send(i)) end
+    H.wait_until(function() return #b.got >= n end, "the burst at the peer")
+    assert.is_true(a.ch:send("marker"))
+    H.wait_until(function() return #b.got >= n + 1 end, "the marker")
+    assert.equal(n + 1, #b.got)
+    for i = 1, n do assert.equal(i, b.got[i].payload) end
+  end)
+
   it("reach only authenticated clients when sent with authenticated = true", function()
     local alice, bob, anon = member("tok-alice"), member("tok-bob"), member()
     H.wait_until(function() return #srv:members("room") == 3 end, "all joined")

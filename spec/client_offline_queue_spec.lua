@@ -152,6 +152,49 @@ describe("Queue Offline Actions", function()
     assert.equal(9, c:stats().frames_out)
   end)
 
+  it("sends a long queue whole after the rejoin, each action once and in order", function()
+    local c, link = behind_proxy()
+    local ch = open(c, "room", { queue_offline = true })
+    link.down()
+    local bob = peer("room")
+    local n = 300 -- several of the writer's batches
+    for i = 1, n do assert.is_true(ch:send(i)) end
+    assert.equal(n, c:stats().queued)
+    link.up()
+    H.wait_until(function() return #bob.heard >= n end, "the whole queue at the peer")
+    assert.is_true(ch:send("marker"))
+    H.wait_until(function() return #bob.heard >= n + 1 end, "the marker")
+    assert.equal(n + 1, #bob.heard)
+    for i = 1, n do assert.equal(i, bob.heard[i]) end
+    assert.equal(0, c:stats().queued)
+  end)
+
+  it("says send buffer full when a live link holds send_limit unwritten, and sends what it took", function()
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local limit = 256 * 1024
+    local c = client{ url = "http://127.0.0.1:" .. p.port, ping_interval = 0, send_limit = limit }
+    local ch = open(c, "room")
+    local bob = peer("room")
+    p:stall(true) -- the link stays up, nothing moves: the kernel buffers fill, then the queue
+    local pad = string.rep("p", 16 * 1024)
+    local accepted, err = 0, nil
+    for i = 1, 2000 do -- 32 MiB: far past the limit and the kernel's buffers
+      local ok, e = ch:send({ seq = i, pad = pad })
+      if not ok then err = e; break end
+      accepted = i
+    end
+    assert.equal("send buffer full", err)
+    -- at least what send_limit holds, less what each queued frame costs
+    assert.is_true(accepted >= limit / #pad / 2, "refused after " .. accepted .. " frames")
+    -- the link moves again: everything accepted arrives, once, in order
+    p:stall(false)
+    H.wait_until(function() return #bob.heard >= accepted end, "what was accepted, at the peer", 30)
+    assert.is_true(ch:send({ seq = "marker" }))
+    H.wait_until(function() return #bob.heard >= accepted + 1 end, "the marker")
+    assert.equal(accepted + 1, #bob.heard)
+    for i = 1, accepted do assert.equal(i, bob.heard[i].seq) end
+  end)
+
   it("queues from the first open, before the socket ever connected", function()
     local c, link, p = behind_proxy()
     p:refuse(true) -- the first connect fails until link.up()
