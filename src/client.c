@@ -811,7 +811,11 @@ xrt_client_command(xrt_client *c, int kind)
 
 	case XCMD_RECONNECT:
 		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+			/* nothing more is written on this link: what is still
+			 * queued goes on the next one, after the rejoin, rather
+			 * than just before a close that may lose it */
 			c->restart = 1;
+			c->no_drain = 1;
 			begin_close(c, 4000);
 		} else if (state == XRT_WAITING) {
 			lws_sul_cancel(&c->sul_retry);
