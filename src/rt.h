@@ -214,6 +214,7 @@ struct xrt_loop {
 	xrt_endpoint *eps;	/* under mu */
 	int shutting;		/* service: shutdown begun */
 	struct xrt_dns *dns;	/* service: resolved names (resolve.c) */
+	struct xrt_loop *next_live;	/* under live_mu (loop.c) */
 	uint64_t rng;		/* service */
 };
 
