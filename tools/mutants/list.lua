@@ -50,8 +50,8 @@ return {
     specs = CLIENT },
   { id = "R02", file = "lua/xano/realtime.lua",
     behaviour = "a lost connection is reported as disconnected on every failed attempt, not once",
-    search = [[if was_open == 1 or not self._down_reported then]],
-    replace = [[if true then]],
+    search = [[(was_open == 1 or not self._down_reported)]],
+    replace = [[(true)]],
     specs = with(CLIENT, "spec/faults_spec.lua") },
   { id = "R03", file = "lua/xano/realtime.lua",
     behaviour = "presence is not marked stale while the connection is down",
@@ -108,9 +108,11 @@ return {
     specs = CLIENT },
   { id = "R13", file = "lua/xano/realtime.lua",
     behaviour = "Close channel of the last channel before the first connect leaves the socket to connect",
-    search = [[      -- connects (an open() right after starts a new one)
-      self._core:stop()]],
-    replace = [[      -- connects (an open() right after starts a new one)]],
+    search = [[
+      self._core:stop()
+]],
+    replace = [[
+]],
     specs = CLIENT },
   { id = "R15", file = "lua/xano/realtime.lua",
     behaviour = "a channel opened while the last close winds down says idle instead of connecting",
@@ -321,10 +323,9 @@ return {
     replace = [[if (0)]],
     specs = { "spec/client_offline_queue_spec.lua" } },
   { id = "C8", file = "src/client.c",
-    behaviour = "a channel closed while offline stays joined at the head: the next connect rejoins it",
-    search = [[		take_data(c, tag, 0, 1, dropped);
-		xrt_buf_unref(join_remove(c, tag));]],
-    replace = [[		take_data(c, tag, 0, 1, dropped);]],
+    behaviour = "a link opened only to send what a closed channel left queued stays open after",
+    search = [[if (c->flush_stop && !c->closing) {]],
+    replace = [[if (0) {]],
     specs = CLIENT },
   { id = "C9", file = "src/client.c",
     behaviour = "a leave written on a live link leaves the channel joined at the head: a reconnect rejoins it",
@@ -338,11 +339,15 @@ return {
     specs = CLIENT },
   { id = "C11", file = "src/client.c",
     behaviour = "a join jumps ahead of the frames asked before it (a leave of the same channel included)",
-    search = [[	if (c->state != XRT_CLOSED) {
+    search = [[	it->b = XRT_FRAME_JOIN;
+	pthread_mutex_lock(&loop->mu);
+	if (c->state != XRT_CLOSED) {
 		wake = push_frame(c, it);
 		it = NULL;
 	}]],
-    replace = [[	if (c->state != XRT_CLOSED) {
+    replace = [[	it->b = XRT_FRAME_JOIN;
+	pthread_mutex_lock(&loop->mu);
+	if (c->state != XRT_CLOSED) {
 		xrt_fifo_push_front(&c->out, it);
 		if (c->state == XRT_OPEN && !c->write_queued)
 			wake = c->write_queued = 1;
@@ -350,10 +355,11 @@ return {
 	}]],
     specs = CLIENT },
   { id = "C12", file = "src/client.c",
-    behaviour = "closing a channel while offline takes the other channels' queued actions instead of its own",
-    search = [[if (!all && it->a != tag) {]],
-    replace = [[if (!all && it->a == tag) {]],
-    specs = { "spec/client_offline_queue_spec.lua", "spec/client_order_spec.lua" } },
+    behaviour = "a quiet link is never pinged, so a healthy one is taken for dead",
+    search = [[		c->ping_pending = 1;
+		c->ping_sent = now;]],
+    replace = [[		c->ping_sent = now;]],
+    specs = { "spec/client_reconnect_spec.lua" } },
   { id = "C13", file = "src/client.c",
     behaviour = "a stop asked while connecting is forgotten once the link opens: the socket stays",
     search = [[	if (c->state == XRT_STOPPING || c->restart) {]],
