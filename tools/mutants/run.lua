@@ -124,8 +124,12 @@ else
   end
 end
 
-print(("mutants: %d listed; running %d%s (seed %d; replay: make mutants MUTANTS_SAMPLE=%d MUTANTS_SEED=%d)")
-  :format(#list, #chosen, sample > 0 and only == "" and (" picked at random") or "", seed, sample, seed))
+if sample > 0 and only == "" and sample < #list then
+  print(("mutants: %d listed; running %d picked by seed %d (the same ones again: make mutants MUTANTS_SAMPLE=%d MUTANTS_SEED=%d)")
+    :format(#list, #chosen, seed, sample, seed))
+else
+  print(("mutants: %d listed; running %d"):format(#list, #chosen))
+end
 
 if #errors > 0 then
   for _, e in ipairs(errors) do print("mutants: ERROR " .. e) end
@@ -185,6 +189,7 @@ if baseline then
     print("mutants: the specs fail without a mutant (" .. WORK .. "/baseline.log); nothing to judge")
     os.exit(2)
   end
+  sh("rm -rf " .. q(dir))
 end
 
 for n, m in ipairs(chosen) do
