@@ -273,6 +273,27 @@ describe("reconnecting", function()
     end)
   end
 
+  it("sends, or reports, what was asked between reconnect() and client:close(), back to back", function()
+    local c = client()
+    local ch = connected(c)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    connected(peer)
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    c:reconnect()
+    for i = 1, 20 do assert.is_true(ch:send(i)) end
+    -- the link is gone or still closing: each action is sent once, or
+    -- counted in what close() says was never sent
+    local _, discarded = c:close()
+    H.wait_until(function() return #srv:members("room") == 1 end, "the close")
+    assert.is_true(peer:channel("room"):send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    table.remove(got)
+    for i = 1, #got do assert.equal(i, got[i]) end
+    assert.equal(20, #got + discarded)
+  end)
+
   it("reconnects at once with a new token, keeping its channels", function()
     local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
     srv:close()

@@ -800,6 +800,8 @@ xrt_client_command(xrt_client *c, int kind)
 		}
 		c->restart = 0;
 		c->flush_stop = 0;
+		if (kind == XCMD_RELEASE && c->closing != 2)
+			c->no_drain = 0;	/* the app's close drains, as ever */
 		if (state == XRT_CONNECTING && pending) {
 			/* a shutdown before the start ran: nothing to close */
 			pthread_mutex_lock(&c->ep.loop->mu);
