@@ -138,6 +138,28 @@ describe("per-channel order", function()
     assert.same({ 1, 2, 3, 4, 5, "end" }, got)
   end)
 
+  it("delivers once what a channel opened and closed while the socket winds down sent", function()
+    local c = client()
+    local ch = c:channel("room")
+    local other = c:channel("other")
+    local peer = client()
+    local got = {}
+    peer:channel("other"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    peer:channel("other"):open()
+    for round = 1, 5 do
+      ch:open()
+      H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 1 end, "joined")
+      ch:close()
+      c:poll(0) -- the socket starts to close: no channel is left
+      other:open(); other:send(round); other:close()
+      H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
+      H.wait_until(function() return c:status() == "idle" and #srv:members("other") == 1 end, "the client gone")
+    end
+    assert.is_true(peer:channel("other"):send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.same({ 1, 2, 3, 4, 5, "end" }, got)
+  end)
+
   it("closes the socket of a channel opened and closed before the first connect", function()
     -- the client runs in its own process, polled at once and all the
     -- time, while this process runs the server: the server accepts the

@@ -502,7 +502,8 @@ finish_stop(xrt_client *c)
 	lws_sul_cancel(&c->sul_deadline);
 	lws_sul_cancel(&c->sul_ping);
 	c->closing = 0;
-	c->flush_stop = 0;
+	if (!c->restart || c->stop_final)
+		c->flush_stop = 0;	/* else the restart connects to flush */
 	if (c->stop_final) {
 		set_state(c, XRT_CLOSED);
 		xrt_ep_service_done(&c->ep);
@@ -787,14 +788,21 @@ xrt_client_command(xrt_client *c, int kind)
 	case XCMD_RELEASE:
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
+		if (kind == XCMD_STOP && queued &&
+		    (state == XRT_CONNECTING || state == XRT_WAITING ||
+		     (c->restart && c->no_drain))) {
+			/* actions wait that no link will write (none is up,
+			 * or the one closing for a reconnect writes no more):
+			 * connect for them, then stop once they are written
+			 * (on_writable); a reconnect under way goes on */
+			c->flush_stop = 1;
+			break;
+		}
 		c->restart = 0;
 		c->flush_stop = 0;
-		if (kind == XCMD_STOP && queued &&
-		    (state == XRT_CONNECTING || state == XRT_WAITING)) {
-			/* actions wait to be sent: connect for them, then
-			 * stop once they are written (on_writable) */
-			c->flush_stop = 1;
-		} else if (state == XRT_CONNECTING && pending) {
+		if (kind == XCMD_RELEASE && c->closing != 2)
+			c->no_drain = 0;	/* the app's close drains, as ever */
+		if (state == XRT_CONNECTING && pending) {
 			/* a shutdown before the start ran: nothing to close */
 			pthread_mutex_lock(&c->ep.loop->mu);
 			c->start_pending = 0;
