@@ -14,6 +14,10 @@
 #   make tsan            the threaded specs on a TSan build
 #   make valgrind        memcheck over a client's whole life
 #   make fuzz            the libFuzzer targets of fuzz/, FUZZ_SECONDS each
+#   make mutants         apply each deliberate breakage of tools/mutants/list.lua
+#                        to a scratch copy, run the specs that must catch it, list
+#                        the survivors (exit 1 if any); MUTANTS_SAMPLE=N runs N of
+#                        them picked by MUTANTS_SEED (printed), MUTANTS=id,id some
 #   make install         into PREFIX (or DESTDIR), LuaRocks-style variables
 #   make console-screenshot   the console's browser spec alone (it writes docs/console.png)
 
@@ -256,7 +260,24 @@ fuzz:
 	  grep -E '^(stat::number_of_executed_units|Done)' $(FUZZ_BUILD)/$$t.log | tail -n 1; \
 	done
 
+# ------------------------------------------------------------- mutants
+# make mutants: see tools/mutants/run.lua (and docs/testing.md).  Each
+# mutant runs in build/mutants/<id>, a copy of the tree with the Lua 5.4
+# build; a C mutant rebuilds there.  Survivors keep their copy and log.
+MUTANTS_SAMPLE  ?= 0
+MUTANTS_SEED    ?=
+MUTANTS         ?=
+MUTANTS_TIMEOUT ?= 120
+
+mutants:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@MUTANTS_SAMPLE="$(MUTANTS_SAMPLE)" MUTANTS_SEED="$(MUTANTS_SEED)" MUTANTS="$(MUTANTS)" \
+	  MUTANTS_TIMEOUT="$(MUTANTS_TIMEOUT)" MUTANTS_BASELINE="$(MUTANTS_BASELINE)" \
+	  XRT_LUA=lua5.4 BUSTED="$(BUSTED)" lua5.4 tools/mutants/run.lua
+
 clean:
 	rm -rf build
 
-.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz console-screenshot
+.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz mutants \
+	console-screenshot

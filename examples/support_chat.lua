@@ -100,4 +100,4 @@ end)
 
 local code = app:run()
 app:log("disconnected events received: %d", disconnected_events)
-os.exit(code, true) -- true: the state closes first, so the close finishes writing what is queued
+os.exit(code, true) -- closing the state lets the client send what it still holds

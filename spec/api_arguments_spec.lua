@@ -35,6 +35,21 @@ local function opts(extra)
   return o
 end
 
+-- What a raising call must leave as it was: the handlers, channels,
+-- reconnect codes, parked workflows, status and counters of a client.
+local workflow = require "xano.realtime.workflow"
+local function state_of(c)
+  local chans, codes = {}, {}
+  for name in pairs(c._channels) do chans[#chans + 1] = name end
+  for code in pairs(c._codes) do codes[#codes + 1] = code end
+  table.sort(chans)
+  table.sort(codes)
+  local st = c:stats()
+  return { handlers = #c._handlers.list, channels = table.concat(chans, ","),
+    codes = table.concat(codes, ","), parked = workflow.parked(), status = c:status(),
+    connects = st.connects, queued = st.queued, frames_out = st.frames_out }
+end
+
 local nan, inf = 0 / 0, math.huge
 local function num(v) return tostring(v) end
 
@@ -117,6 +132,7 @@ describe("client methods", function()
     { "on", { "message", print, "join" }, "bad argument #3 to 'on' (filter table expected, got string)" },
     { "on", { "presence_update", print, { event = "both" } },
       "bad argument #3 to 'on' (filter.event must be \"join\" or \"leave\")" },
+    { "on", { "mesage", print }, "bad argument #1 to 'on' (unknown action 'mesage'; known: message, event, history, presence_full, presence_update, error, connection_status, callback_error, reconnecting)" },
     { "off", { "1" }, "bad argument #1 to 'off' (handler id expected, got string)" },
     { "workflow", { "f" }, "bad argument #1 to 'workflow' (function expected, got string)" },
     { "set_token", { 42 }, "bad argument #1 to 'set_token' (token string or nil expected, got number)" },
@@ -134,10 +150,22 @@ describe("client methods", function()
   }
   for _, case in ipairs(cases) do
     it(case[1] .. " raises \"" .. case[3] .. "\"", function()
+      local before = state_of(c)
       check(case[3], function(...) return c[case[1]](c, ...) end, unpack(case[2], 1, 3))
-      assert.equal("idle", c:status())
+      assert.same(before, state_of(c))
     end)
   end
+
+  it("the snapshot those cases compare does see a change", function()
+    local before = state_of(c)
+    c:on("message", print)
+    c:channel("r")
+    c:set_reconnect_codes({ [1006] = true })
+    local after = state_of(c)
+    assert.equal(before.handlers + 1, after.handlers)
+    assert.equal("r", after.channels)
+    assert.equal("1006", after.codes)
+  end)
 
   local methods = { "channel", "on", "off", "workflow", "status", "fd", "timeout", "set_token",
     "reconnect", "set_reconnect_codes", "stats", "poll", "run", "close", "url", "is_closed" }
@@ -168,7 +196,9 @@ describe("channel methods", function()
   local c, ch
   before_each(function()
     c = realtime.new(opts{ reconnect = { initial = 60, max = 60 } })
-    ch = c:channel("room", { presence = true })
+    -- queue_offline: a send that went through would be queued (the port
+    -- refuses), so a raising call that queued anything shows
+    ch = c:channel("room", { presence = true, queue_offline = true })
   end)
   after_each(function() c:close() end)
 
@@ -183,6 +213,7 @@ describe("channel methods", function()
     { "send", { "x", true }, "bad argument #2 to 'send' (table expected, got boolean)" },
     { "send", { "x", { authenticated = "yes" } }, "bad argument #2 to 'send' (authenticated must be a boolean)" },
     { "send", { "x", { socketId = "s" } }, "bad argument #2 to 'send' (use send_to(socket_id, payload) for a private message)" },
+    { "send", { "x", { authenticate = true } }, "bad argument #2 to 'send' (unknown option 'authenticate'; only 'authenticated' is known)" },
     { "send_to", { nil, "x" }, "bad argument #1 to 'send_to' (socket id string expected, got nil)" },
     { "send_to", { "", "x" }, "bad argument #1 to 'send_to' (socket id string expected, got empty string)" },
     { "send_to", { 12, "x" }, "bad argument #1 to 'send_to' (socket id string expected, got number)" },
@@ -190,7 +221,10 @@ describe("channel methods", function()
       "bad argument #2 to 'send_to' (payload cannot be encoded as JSON: Cannot serialise function: type not supported)" },
     { "on", { {} }, "bad argument #1 to 'on' (action name or function expected, got table)" },
     { "on", { "message", 1 }, "bad argument #2 to 'on' (function expected, got number)" },
+    { "on", { "mesage", print }, "bad argument #1 to 'on' (unknown action 'mesage'; known: message, event, history, presence_full, presence_update, error, connection_status)" },
+    { "on", { "reconnecting", print }, "bad argument #1 to 'on' (unknown action 'reconnecting'; known: message, event, history, presence_full, presence_update, error, connection_status)" },
     { "off", { nil }, "bad argument #1 to 'off' (handler id expected, got nil)" },
+    { "wait", { "mesage", 1 }, "bad argument #1 to 'wait' (unknown action 'mesage'; known: message, event, history, presence_full, presence_update, error, connection_status)" },
     { "wait", { 5 }, "bad argument #1 to 'wait' (action name expected, got number)" },
     { "wait", { "message", "1" }, "bad argument #2 to 'wait' (non-negative number expected, got string)" },
     { "wait", { "message", -1 }, "bad argument #2 to 'wait' (non-negative number expected, got -1)" },
@@ -200,10 +234,20 @@ describe("channel methods", function()
   for _, case in ipairs(cases) do
     it(case[1] .. " raises \"" .. case[3] .. "\"", function()
       ch:open()
+      local handlers, parked = #ch._handlers.list, workflow.parked()
       check(case[3], function(...) return ch[case[1]](ch, ...) end, unpack(case[2], 1, 2))
       assert.equal(0, c:stats().queued)
+      assert.equal(handlers, #ch._handlers.list)
+      assert.equal(parked, workflow.parked())
+      assert.is_true(ch:is_open())
     end)
   end
+
+  it("what those cases compare does see a send that went through", function()
+    ch:open()
+    assert.is_true(ch:send("x"))
+    assert.equal(1, c:stats().queued)
+  end)
 
   it("presence() without presence = true says so", function()
     check("channel 'plain' was not opened with presence = true", function() c:channel("plain"):presence() end)

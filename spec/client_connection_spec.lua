@@ -3,6 +3,7 @@
 -- every open channel and the client's handlers: a voluntary close fires
 -- no "disconnected", an unexpected loss fires exactly one.
 local H = require "support.helpers"
+local Proxy = require "support.proxy"
 local core = require "xano.realtime.core"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
@@ -32,8 +33,10 @@ describe("the client's connection", function()
   it("opens its socket at the first open(), not before", function()
     local c = client()
     local ch = c:channel("room1")
-    H.wait_until(function() return true end)
+    -- long enough for a connect started at new() or channel() to arrive
+    H.settle(0.2)
     assert.equal(0, #srv:sockets())
+    assert.equal(0, c:stats().connects)
     assert.equal("idle", c:status())
     ch:open()
     H.wait_until(function() return #srv:members("room1") == 1 end, "the join")
@@ -135,21 +138,75 @@ describe("the client's connection", function()
     assert.are_not.equal(first, srv:sockets()[1].socketId)
   end)
 
-  it("reopens a channel closed the moment before, on a fresh socket", function()
-    -- WeWeb's Open channel closes an open channel first: a late close of
-    -- the old socket must not touch the new one.
-    local c = client()
+  -- WeWeb's Open channel on an open channel closes it, then opens it, with
+  -- no poll between: the server must see the leave before the join, and
+  -- the channel must end joined, hearing and heard.
+  for _, variant in ipairs({ "alone", "with a second channel open" }) do
+    it("reopens a channel closed the moment before (" .. variant .. "): joined, and a peer hears it once", function()
+      local peer = client()
+      local heard = {}
+      local pch = peer:channel("room")
+      pch:on("message", function(ev) heard[#heard + 1] = ev.payload end)
+      pch:open()
+      H.wait_until(function() return #srv:members("room") == 1 end, "the peer's join")
+      local peer_sid = srv:members("room")[1]
+      local c = client()
+      local errs, got = {}, {}
+      c:on("error", function(ev) errs[#errs + 1] = ev end)
+      local ch = c:channel("room")
+      ch:on("message", function(ev) got[#got + 1] = ev.payload end)
+      if variant ~= "alone" then c:channel("side"):open() end
+      ch:open()
+      H.wait_until(function() return #srv:members("room") == 2 end, "the first join")
+      local sid
+      for _, m in ipairs(srv:members("room")) do if m ~= peer_sid then sid = m end end
+      local seen = {}
+      srv.hooks.frame = function(from, f)
+        if from == sid and type(f.options) == "table" and f.options.channel == "room" then
+          seen[#seen + 1] = f.action
+        end
+      end
+      ch:close()
+      ch:open()
+      H.wait_until(function() return #seen >= 2 end, "the leave and the join on the server")
+      assert.same({ "leave", "join" }, seen)
+      assert.is_true(ch:is_open())
+      assert.is_true(ch:send("still here"))
+      assert.is_true(ch:send("marker"))
+      H.wait_until(function() return #heard == 2 end, "both messages at the peer")
+      assert.same({ "still here", "marker" }, heard)
+      H.wait_until(function() return #got == 2 end, "both echoes")
+      assert.same({ "still here", "marker" }, got)
+      -- one socket, joined: the server's membership matches the client
+      assert.equal(2, #srv:sockets())
+      local members = srv:members("room")
+      table.sort(members)
+      local want = { sid, peer_sid }
+      table.sort(want)
+      assert.same(want, members)
+      assert.same({}, errs)
+      assert.equal("connected", c:status())
+    end)
+  end
+
+  it("says connecting for a channel opened while the last close winds down, then joins it", function()
+    -- a stalled link keeps the close handshake of the last channel waiting
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local c = client{ url = "http://127.0.0.1:" .. p.port, ping_interval = 0 }
     local ch = c:channel("room")
     ch:open()
-    H.wait_until(function() return #srv:members("room") == 1 end, "first join")
+    H.wait_until(function() return #srv:members("room") == 1 end, "the join")
+    p:stall(true)
     ch:close()
-    ch:open()
-    H.wait_until(function() return #srv:members("room") == 1 and c:status() == "connected" end, "second join")
-    assert.is_true(ch:send("still here"))
-    local got
-    srv.hooks.frame = function(_, f) if f.action == "message" then got = f.payload end end
-    H.wait_until(function() return got ~= nil end, "the message")
-    assert.equal("still here", got)
+    H.wait_until(function() return c._core:state() == "stopping" end, "the close under way")
+    local again = c:channel("again")
+    again:open()
+    assert.equal("connecting", c:status())
+    p:stall(false)
+    p:reset()
+    H.wait_until(function() return #srv:members("again") == 1 end, "the join of the new channel")
+    assert.equal("connected", c:status())
+    assert.same({}, srv:members("room"))
   end)
 
   it("reports a refused upgrade as an error and stays down", function()
@@ -162,7 +219,13 @@ describe("the client's connection", function()
     H.wait_until(function() return #errors == 1 end, "the refusal")
     assert.equal(404, errors[1].payload.code)
     assert.matches("HTTP 404", errors[1].payload.message)
+    -- stays down: no further attempt in a window many times the backoff
+    -- (reconnect.initial 0.05 s)
+    H.settle(0.5)
+    assert.equal(1, #errors)
     assert.same({ "disconnected" }, statuses(st))
     assert.equal("disconnected", c:status())
+    assert.equal(0, c:stats().reconnects)
+    assert.equal(0, #srv:sockets())
   end)
 end)

@@ -11,6 +11,19 @@ describe("driving a client from a host loop", function()
   before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
   after_each(function() H.cleanup() end)
 
+  -- Runs the server and realtime.poll (never a client's own poll) until
+  -- pred() holds; raises, naming what it waited for, after 10 s.
+  local function poll_state_until(pred, what)
+    local deadline = socket.gettime() + H.TIMEOUT
+    for _ = 1, 1e6 do
+      srv:poll(0)
+      realtime.poll(0.01)
+      if pred() then return end
+      if socket.gettime() > deadline then error("timed out waiting for " .. what, 2) end
+    end
+    error("loop bound reached waiting for " .. what, 2)
+  end
+
   local function fdobj(fd) return { getfd = function() return fd end, dirty = function() return false end } end
 
   it("runs callbacks only inside poll", function()
@@ -21,9 +34,12 @@ describe("driving a client from a host loop", function()
     ch:open()
     ch:send("x")
     -- the server runs, the client is not polled: nothing is delivered
-    local t = socket.gettime()
-    while socket.gettime() - t < 5 and #srv:history("room") == 0 do srv:poll(0.01) end
-    assert.equal(1, #srv:history("room"))
+    local deadline = socket.gettime() + H.TIMEOUT
+    for _ = 1, 1e6 do
+      if #srv:history("room") > 0 or socket.gettime() > deadline then break end
+      srv:poll(0.01)
+    end
+    assert(#srv:history("room") == 1, "the server did not receive the message in " .. H.TIMEOUT .. " s")
     assert.equal(0, got)
     H.wait_until(function() return got == 1 end, "the echo once polled")
   end)
@@ -58,28 +74,32 @@ describe("driving a client from a host loop", function()
     c:close()
   end)
 
-  it("polls every client of the state with realtime.poll", function()
+  it("polls every client of the state with realtime.poll, each getting its own events once", function()
     local a = H.track(realtime.new{ url = srv:base_url(), canonical = "test" })
     local b = H.track(realtime.new{ url = srv:base_url(), canonical = "test" })
-    local got, chans = 0, {}
+    local got, chans = { [a] = {}, [b] = {} }, {}
     for _, c in ipairs({ a, b }) do
       local ch = c:channel("room")
-      ch:on("message", function() got = got + 1 end)
+      ch:on("message", function(ev) table.insert(got[c], ev.payload) end)
       ch:open()
       chans[#chans + 1] = ch
     end
-    local deadline = socket.gettime() + 10
-    while (a:status() ~= "connected" or b:status() ~= "connected" or #srv:members("room") < 2)
-      and socket.gettime() < deadline do
-      srv:poll(0)
-      realtime.poll(0.01)
+    poll_state_until(function()
+      return a:status() == "connected" and b:status() == "connected" and #srv:members("room") == 2
+    end, "both clients joined")
+    chans[1]:send("from a"); chans[2]:send("from b")
+    poll_state_until(function() return #got[a] >= 2 and #got[b] >= 2 end, "both messages on both clients")
+    -- one more round is the marker: a copy of the first would have come first
+    chans[1]:send("marker")
+    poll_state_until(function() return #got[a] >= 3 and #got[b] >= 3 end, "the marker on both clients")
+    for _, c in ipairs({ a, b }) do
+      local list = got[c]
+      assert.equal(3, #list)
+      local first = { list[1], list[2] }
+      table.sort(first)
+      assert.same({ "from a", "from b" }, first)
+      assert.equal("marker", list[3])
     end
-    chans[1]:send("hi"); chans[2]:send("hi")
-    while got < 4 and socket.gettime() < deadline do
-      srv:poll(0)
-      realtime.poll(0.01)
-    end
-    assert.equal(4, got)
   end)
 
   it("returns how many callbacks ran, and waits up to the timeout for the first", function()
@@ -87,14 +107,90 @@ describe("driving a client from a host loop", function()
     local ch = c:channel("room")
     ch:on("connection_status", function() end)
     c:on("connection_status", function() end)
+    local got = {}
+    ch:on("message", function(ev) got[#got + 1] = ev.payload end)
     ch:open()
     local ran = 0
-    local deadline = socket.gettime() + 10
+    local deadline = socket.gettime() + H.TIMEOUT
     while ran == 0 and socket.gettime() < deadline do
       srv:poll(0)
       ran = c:poll(0.05)
     end
     assert.equal(2, ran)
     assert.equal(0, c:poll(0))
+    H.wait_until(function() return #srv:members("room") == 1 end, "the join")
+    -- nothing pending: poll(0.2) waits (most of) its timeout
+    local t0 = socket.gettime()
+    assert.equal(0, c:poll(0.2))
+    assert.is_true(socket.gettime() - t0 >= 0.15, "poll(0.2) returned at once with nothing to do")
+    -- a frame on its way: poll(5) returns with it instead of waiting 5 s
+    assert.is_true(srv:send_raw(srv:members("room")[1],
+      '{"action":"message","options":{"channel":"room"},"payload":"wake"}'))
+    t0 = socket.gettime()
+    local n = 0
+    for _ = 1, 10 do
+      n = c:poll(5)
+      if n > 0 then break end
+    end
+    assert.equal(1, n)
+    assert.same({ "wake" }, got)
+    assert.is_true(socket.gettime() - t0 < 4.5, "poll(5) waited out its timeout with a frame pending")
+  end)
+
+  describe("client:run() without seconds", function()
+    local P = require "support.proc"
+    local core = require "xano.realtime.core"
+    local function client(url)
+      return H.track(realtime.new{ url = url or "http://127.0.0.1:9", canonical = "test" })
+    end
+    -- run() must return by itself; if it does not, the hook ends it with
+    -- an error instead of hanging the suite
+    local function bounded(f)
+      local deadline = core.now() + 10
+      debug.sethook(function()
+        if core.now() > deadline then error("run() did not return") end
+      end, "", 1000)
+      local ok, r = pcall(f)
+      debug.sethook()
+      assert(ok, r)
+      return r
+    end
+
+    it("returns at once when nothing could produce an event", function()
+      local c = client()
+      assert.equal(0, bounded(function() return c:run() end))
+      assert.is_false(c:is_closed())
+      assert.equal("idle", c:status())
+    end)
+
+    it("returns once its last workflow ended", function()
+      local c = client()
+      local done = false
+      c:workflow(function() realtime.sleep(0.05); done = true end)
+      bounded(function() return c:run() end)
+      assert.is_true(done)
+    end)
+
+    it("returns once the last channel closed and the socket went", function()
+      -- the server runs in its own process: run() polls only this client
+      local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", "bin/xano-realtime-server",
+                             "--port", "0", "--canonical", "test" })
+      H.track({ close = function() proc:kill() end })
+      local port
+      H.wait_until(function()
+        port = proc:output():match("listening ws://127%.0%.0%.1:(%d+)/")
+        assert(not proc:exited(), "the server exited: " .. proc:output())
+        return port
+      end, "the server's ready line")
+      local c = client("http://127.0.0.1:" .. port)
+      local ch = c:channel("room")
+      local got
+      ch:on("message", function(ev) got = ev.payload; ch:close() end)
+      ch:open()
+      assert.is_true(ch:send("bye"))
+      bounded(function() return c:run() end)
+      assert.equal("bye", got)
+      assert.equal("idle", c:status())
+    end)
   end)
 end)

@@ -36,18 +36,37 @@ describe("messages", function()
   end)
   after_each(function() H.cleanup() end)
 
-  it("reach everyone in the channel, the sender included", function()
+  it("reach everyone in the channel, the sender included, exactly once", function()
     local a, b = member("tok-alice"), member()
     H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
     assert.is_true(a.ch:send({ text = "hello" }))
     H.wait_until(function() return #a.got == 1 and #b.got == 1 end, "the message on both")
-    local ev = b.got[1]
-    assert.equal("message", ev.action)
-    assert.equal("room", ev.channel)
-    assert.same({ text = "hello" }, ev.payload)
-    assert.equal("Alice", ev.client.extras.name)
-    assert.same({ dbo_id = 1, row_id = 7 }, ev.client.permissions)
-    assert.is_string(ev.client.socketId)
+    for _, ev in ipairs({ a.got[1], b.got[1] }) do
+      assert.equal("message", ev.action)
+      assert.equal("room", ev.channel)
+      assert.same({ text = "hello" }, ev.payload)
+      assert.equal("Alice", ev.client.extras.name)
+      assert.same({ dbo_id = 1, row_id = 7 }, ev.client.permissions)
+      assert.is_string(ev.client.socketId)
+    end
+    -- a later message is the marker: by the time it arrived, a copy of the
+    -- first would have too
+    assert.is_true(b.ch:send("marker"))
+    H.wait_until(function() return #a.got == 2 and #b.got == 2 end, "the marker on both")
+    assert.same({ { text = "hello" }, "marker" }, payloads(a.got))
+    assert.same({ { text = "hello" }, "marker" }, payloads(b.got))
+  end)
+
+  it("reach a peer once each and in order when sent in a burst, with no poll between", function()
+    local a, b = member(), member()
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    local n = 300 -- several of the writer's batches
+    for i = 1, n do assert.is_true(a.ch:send(i)) end
+    H.wait_until(function() return #b.got >= n end, "the burst at the peer")
+    assert.is_true(a.ch:send("marker"))
+    H.wait_until(function() return #b.got >= n + 1 end, "the marker")
+    assert.equal(n + 1, #b.got)
+    for i = 1, n do assert.equal(i, b.got[i].payload) end
   end)
 
   it("reach only authenticated clients when sent with authenticated = true", function()
@@ -114,20 +133,57 @@ describe("messages", function()
     assert.same({ "one", "two" }, { got[1].channel, got[2].channel })
   end)
 
-  it("are not delivered to a channel closed here", function()
-    local a, b = member(), member()
-    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+  it("are not delivered to a channel closed here, even when still in flight", function()
+    -- the server may still send a frame for a channel this client has
+    -- just left: it reaches neither the channel's nor the app's handlers,
+    -- and stats().ignored counts it
+    local b = member()
+    local app = {}
+    b.c:on("message", function(ev) app[#app + 1] = ev end)
     local other = b.c:channel("other")
     local rec, got = H.recorder()
     other:on("message", rec)
     other:open()
-    H.wait_until(function() return #srv:members("other") == 1 end, "joined other")
+    H.wait_until(function() return #srv:members("room") == 1 and #srv:members("other") == 1 end, "joined both")
+    local sid = srv:members("room")[1]
     b.ch:close()
-    H.wait_until(function() return #srv:members("room") == 1 end, "b left room")
-    a.ch:send("to room")
-    other:send("marker")
-    H.wait_until(function() return #got == 1 end, "the marker")
+    H.wait_until(function() return #srv:members("room") == 0 end, "b left room")
+    -- what the server sent before the leave has arrived once a first
+    -- marker has
+    local function marker(text)
+      assert.is_true(srv:send_raw(sid, '{"action":"message","options":{"channel":"other"},"payload":"' .. text .. '"}'))
+    end
+    marker("first")
+    H.wait_until(function() return #got == 1 end, "the first marker")
+    local ignored = b.c:stats().ignored
+    assert.is_true(srv:send_raw(sid, '{"action":"message","options":{"channel":"room"},"payload":"late"}'))
+    marker("second")
+    H.wait_until(function() return #got == 2 end, "the second marker")
+    assert.same({ "first", "second" }, payloads(got))
     assert.equal(0, #b.got)
+    assert.same({ "first", "second" }, payloads(app))
+    assert.equal(ignored + 1, b.c:stats().ignored)
+  end)
+
+  it("in flight for a channel closed here reach no handler, and are counted as ignored", function()
+    local b = member()
+    local keep = b.c:channel("keep")
+    local rec, kept = H.recorder()
+    keep:on("message", rec)
+    local app = {}
+    b.c:on("message", function(ev) app[#app + 1] = ev end)
+    keep:open()
+    H.wait_until(function() return #srv:members("keep") == 1 and #b.ch:presence() == 1 end,
+      "joined keep, and room's presence in")
+    local me = srv:members("keep")[1]
+    b.ch:close()
+    -- frames the server sends before it reads the leave
+    assert(srv:send_raw(me, '{"action":"message","options":{"channel":"room"},"payload":"late"}'))
+    assert(srv:send_raw(me, '{"action":"message","options":{"channel":"keep"},"payload":"marker"}'))
+    H.wait_until(function() return #kept == 1 end, "the marker")
+    assert.equal(0, #b.got)
+    assert.same({ "marker" }, payloads(app))
+    assert.equal(1, b.c:stats().ignored)
   end)
 
   it("can be unsubscribed with off()", function()

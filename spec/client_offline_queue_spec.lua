@@ -1,8 +1,10 @@
 -- Queue Offline Actions: with queue_offline, every action taken while the
 -- client is not connected (send, send_to, history), backoff included, is
 -- kept in order and sent after the rejoin, joins first.  The queue is
--- bounded by queue_limit; what overflows is reported.  Without it, send
--- returns nil, "not connected".  Frames accepted but not yet written when
+-- bounded by queue_limit; what overflows is reported.  A channel closed
+-- while offline still sends what it queued, before its leave.  It is on unless
+-- asked off; off, send returns nil, "not connected" while offline, but
+-- an action taken while the first join is in progress is held for it.  Frames accepted but not yet written when
 -- the link drops are not lost.
 local H = require "support.helpers"
 local Proxy = require "support.proxy"
@@ -46,59 +48,179 @@ describe("Queue Offline Actions", function()
     return out
   end
 
+  -- A client behind a proxy, and a way to take its link away (the proxy
+  -- resets it and refuses new connections) and give it back, while the
+  -- server, and the peers on it, stay up.
+  local function behind_proxy(opts)
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    opts = opts or {}
+    opts.url = "http://127.0.0.1:" .. p.port
+    local c = client(opts)
+    local link = {}
+    function link.down()
+      p:refuse(true)
+      p:reset()
+      H.wait_until(function() return c:status() == "disconnected" and #srv:sockets() == 0 end, "the loss")
+    end
+    function link.up() p:refuse(false) end
+    return c, link, p
+  end
+  -- A peer on the server: joins name and records the payloads it hears.
+  local function peer(name)
+    local c = client()
+    local ch = c:channel(name)
+    local heard = {}
+    ch:on("message", function(ev) heard[#heard + 1] = ev.payload end)
+    local before = #srv:members(name)
+    ch:open()
+    H.wait_until(function() return #srv:members(name) == before + 1 end, "the peer's join")
+    return { c = c, ch = ch, heard = heard }
+  end
+
   before_each(function() port = nil; start_server() end)
   after_each(function() H.cleanup() end)
 
-  it("without it, send says not connected while offline", function()
+  it("is on by default, as in WeWeb's Open channel", function()
     local c = client()
-    local ch = c:channel("room")
+    c:set_reconnect_codes({}) -- no automatic reconnect: the send is surely offline
+    local ch = open(c, "room")
+    assert.is_true(ch:options().queue_offline)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    peer:channel("room"):open()
+    H.wait_until(function() return #srv:members("room") == 2 end, "the peer joined")
+    srv:drop(srv:members("room")[1], 1011)
+    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    assert.is_true(ch:send("while away"))
+    c:reconnect()
+    H.wait_until(function() return #got == 1 end, "the queued message at the peer")
+    assert.is_true(ch:send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.same({ "while away", "end" }, got)
+  end)
+
+  it("turned off, send says not connected while offline, but not during the first join", function()
+    local c = client()
+    local ch = c:channel("room", { queue_offline = false })
     ch:open()
-    assert.same({ nil, "not connected" }, { ch:send("too early") })
+    -- the first join is in progress: the channel is connecting, not offline
+    assert.is_true(ch:send("while connecting"))
     H.wait_until(function() return c:status() == "connected" end, "connected")
+    H.wait_until(function() return #frames >= 2 end, "the join and the held message")
+    assert.same({ "join:room", "message:while connecting" }, summary())
     srv:close()
     H.wait_until(function() return c:status() == "disconnected" end, "the loss")
     assert.same({ nil, "not connected" }, { ch:send("during backoff") })
     assert.same({ nil, "not connected" }, { ch:history() })
   end)
 
-  it("keeps actions taken while offline and sends them after the rejoin, in order", function()
-    local c = client()
+  it("keeps actions taken while offline and sends them after the rejoin, in order, once", function()
+    local c, link = behind_proxy()
+    local rec_h, hist = H.recorder()
+    local rec_e, errs = H.recorder()
+    c:on("history", rec_h)
+    c:on("error", rec_e)
     local ch = open(c, "room", { queue_offline = true })
-    local other = open(c, "other")
-    srv:close()
-    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    open(c, "other")
+    link.down()
+    local bob = peer("room")
+    local first = #frames
     assert.is_true(ch:send("m1"))
     assert.is_true(ch:send_to("some-socket", "private"))
     assert.is_true(ch:history())
     assert.is_true(ch:send("m2", { authenticated = false }))
     assert.equal(4, c:stats().queued)
-    start_server()
-    H.wait_until(function() return #frames >= 6 end, "joins and the queued actions")
-    local got = summary()
-    -- joins first (in the order the channels were opened), then the queue
-    assert.same({ "join:room", "join:other", "message:m1", "message:private", "history", "message:m2" }, got)
-    assert.equal("some-socket", frames[4].frame.options.socketId)
+    link.up()
+    H.wait_until(function() return #bob.heard >= 2 end, "the queued messages at the peer")
+    -- a live message after the queue is the marker: a copy of the queued
+    -- ones would have arrived before it
+    assert.is_true(ch:send("marker"))
+    H.wait_until(function() return #bob.heard >= 3 end, "the marker at the peer")
+    assert.same({ "m1", "m2", "marker" }, bob.heard)
+    -- the app: one history reply, one error for the unknown target
+    H.wait_until(function() return #hist == 1 and #errs == 1 end, "the history and the refusal")
+    assert.equal("room", hist[1].channel)
+    assert.equal("room", errs[1].channel)
+    -- the server got the joins first (in the order the channels were
+    -- opened), then the queue
+    local got = summary(first + 1)
+    assert.same({ "join:room", "join:other", "message:m1", "message:private", "history", "message:m2",
+      "message:marker" }, got)
+    assert.equal("some-socket", frames[first + 4].frame.options.socketId)
+    assert.equal(0, c:stats().queued)
+    -- written once each: 2 joins, 2 rejoins, 4 queued actions, the marker
+    assert.equal(9, c:stats().frames_out)
+  end)
+
+  it("sends a long queue whole after the rejoin, each action once and in order", function()
+    local c, link = behind_proxy()
+    local ch = open(c, "room", { queue_offline = true })
+    link.down()
+    local bob = peer("room")
+    local n = 300 -- several of the writer's batches
+    for i = 1, n do assert.is_true(ch:send(i)) end
+    assert.equal(n, c:stats().queued)
+    link.up()
+    H.wait_until(function() return #bob.heard >= n end, "the whole queue at the peer")
+    assert.is_true(ch:send("marker"))
+    H.wait_until(function() return #bob.heard >= n + 1 end, "the marker")
+    assert.equal(n + 1, #bob.heard)
+    for i = 1, n do assert.equal(i, bob.heard[i]) end
     assert.equal(0, c:stats().queued)
   end)
 
+  it("says send buffer full when a live link holds send_limit unwritten, and sends what it took", function()
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local limit = 256 * 1024
+    local c = client{ url = "http://127.0.0.1:" .. p.port, ping_interval = 0, send_limit = limit }
+    local ch = open(c, "room")
+    local bob = peer("room")
+    p:stall(true) -- the link stays up, nothing moves: the kernel buffers fill, then the queue
+    local pad = string.rep("p", 16 * 1024)
+    local accepted, err = 0, nil
+    for i = 1, 2000 do -- 32 MiB: far past the limit and the kernel's buffers
+      local ok, e = ch:send({ seq = i, pad = pad })
+      if not ok then err = e; break end
+      accepted = i
+    end
+    assert.equal("send buffer full", err)
+    -- at least what send_limit holds, less what each queued frame costs
+    assert.is_true(accepted >= limit / #pad / 2, "refused after " .. accepted .. " frames")
+    -- the link moves again: everything accepted arrives, once, in order
+    p:stall(false)
+    H.wait_until(function() return #bob.heard >= accepted end, "what was accepted, at the peer", 30)
+    assert.is_true(ch:send({ seq = "marker" }))
+    H.wait_until(function() return #bob.heard >= accepted + 1 end, "the marker")
+    assert.equal(accepted + 1, #bob.heard)
+    for i = 1, accepted do assert.equal(i, bob.heard[i].seq) end
+  end)
+
   it("queues from the first open, before the socket ever connected", function()
-    srv:close()
-    local c = client()
+    local c, link, p = behind_proxy()
+    p:refuse(true) -- the first connect fails until link.up()
+    local bob = peer("room")
     local ch = c:channel("room", { queue_offline = true })
+    local echo = {}
+    ch:on("message", function(ev) echo[#echo + 1] = ev.payload end)
     ch:open()
     assert.is_true(ch:send("early"))
-    start_server()
-    H.wait_until(function() return #frames >= 2 end, "the join and the early message")
-    assert.same({ "join:room", "message:early" }, summary())
+    link.up()
+    H.wait_until(function() return #bob.heard >= 1 end, "the early message at the peer")
+    assert.is_true(ch:send("marker"))
+    H.wait_until(function() return #bob.heard >= 2 and #echo >= 2 end, "the marker")
+    assert.same({ "early", "marker" }, bob.heard)
+    assert.same({ "early", "marker" }, echo)
+    assert.equal(1, c:stats().connects)
   end)
 
   it("drops the oldest action when the queue is full, and says so", function()
-    local c = client{ queue_limit = 2 }
+    local c, link = behind_proxy{ queue_limit = 2 }
     local rec, errors = H.recorder()
     c:on("error", rec)
     local ch = open(c, "room", { queue_offline = true })
-    srv:close()
-    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    link.down()
+    local bob = peer("room")
     ch:send("a"); ch:send("b"); ch:send("c")
     H.wait_until(function() return #errors == 1 end, "the overflow report")
     assert.matches("offline queue full %(2 actions%): the oldest, a message to 'room', was dropped",
@@ -106,28 +228,65 @@ describe("Queue Offline Actions", function()
     assert.equal("a", errors[1].payload.dropped.payload)
     assert.equal("room", errors[1].channel)
     assert.equal(1, c:stats().dropped)
-    start_server()
-    H.wait_until(function() return #frames >= 3 end, "the rejoin and what was kept")
-    assert.same({ "join:room", "message:b", "message:c" }, summary())
+    assert.equal(2, c:stats().queued)
+    link.up()
+    H.wait_until(function() return #bob.heard >= 2 end, "what was kept, at the peer")
+    assert.is_true(ch:send("marker"))
+    H.wait_until(function() return #bob.heard >= 3 end, "the marker")
+    assert.same({ "b", "c", "marker" }, bob.heard)
+    assert.equal(1, #errors)
   end)
 
-  it("reports the queued actions of a channel closed while offline", function()
-    local c = client()
+  it("sends the queued actions of a channel closed while offline, then its leave", function()
+    local c, link = behind_proxy()
     local rec, errors = H.recorder()
     c:on("error", rec)
     local ch = open(c, "room", { queue_offline = true })
     local keep = open(c, "keep", { queue_offline = true })
+    link.down()
+    local in_room, in_keep = peer("room"), peer("keep")
+    local first = #frames
+    ch:send("sent 1"); keep:send("kept"); ch:send("sent 2")
+    ch:close()
+    link.up()
+    H.wait_until(function() return #in_room.heard >= 2 and #in_keep.heard >= 1 end, "the queue at the peers")
+    -- markers from the peers themselves: anything c sent came before them
+    assert.is_true(in_room.ch:send("room marker"))
+    assert.is_true(keep:send("keep marker"))
+    H.wait_until(function() return #in_room.heard >= 3 and #in_keep.heard >= 2 end, "the markers")
+    assert.same({ "sent 1", "sent 2", "room marker" }, in_room.heard)
+    assert.same({ "kept", "keep marker" }, in_keep.heard)
+    -- the server, from c's new socket: the rejoin, the queue in order,
+    -- room's leave, then c's marker
+    local sid = frames[first + 1].sid
+    local mine = {}
+    for i = first + 1, #frames do
+      local f = frames[i]
+      if f.sid == sid then
+        mine[#mine + 1] = f.frame.action == "message" and "message:" .. tostring(f.frame.payload)
+          or f.frame.action .. ":" .. f.frame.options.channel
+      end
+    end
+    assert.same({ "join:room", "join:keep", "message:sent 1", "message:kept", "message:sent 2", "leave:room",
+      "message:keep marker" }, mine)
+    assert.equal(1, #srv:members("room"))
+    assert.equal(2, #srv:members("keep"))
+    assert.same({}, errors)
+    assert.equal(0, c:stats().queued)
+  end)
+
+  it("sends what a channel closed offline left queued even when no channel is left open", function()
+    local c = client()
+    local ch = open(c, "room", { queue_offline = true })
     srv:close()
     H.wait_until(function() return c:status() == "disconnected" end, "the loss")
-    ch:send("lost 1"); keep:send("kept"); ch:send("lost 2")
+    ch:send("last words")
     ch:close()
-    H.wait_until(function() return #errors == 1 end, "the report")
-    assert.matches("2 queued action%(s%) of channel 'room' were not sent", errors[1].payload.message)
-    assert.equal("lost 1", errors[1].payload.dropped[1].payload)
-    assert.equal("lost 2", errors[1].payload.dropped[2].payload)
     start_server()
-    H.wait_until(function() return #frames >= 2 end, "the rejoin of keep")
-    assert.same({ "join:keep", "message:kept" }, summary())
+    H.wait_until(function() return #frames >= 3 end, "the rejoin, the message and the leave")
+    assert.same({ "join:room", "message:last words", "leave" }, summary())
+    H.wait_until(function() return c:status() == "idle" and #srv:sockets() == 0 end, "the socket to close after")
+    assert.equal(0, c:stats().queued)
   end)
 
   it("tells client:close() how many offline actions were never sent", function()
@@ -150,30 +309,43 @@ describe("Queue Offline Actions", function()
     local big = string.rep("x", 64 * 1024)
     local n = 200
     for i = 1, n do assert.is_true(ch:send({ seq = i, pad = big })) end
-    -- the link takes what the kernel buffers hold, then the rest waits in the client
-    local queued, stable = -1, 0
-    H.wait_until(function()
-      local q = c:stats().queued
-      if q == queued then stable = stable + 1 else stable, queued = 0, q end
-      return stable >= 5
-    end, "the writer to block on the stalled link")
-    assert.is_true(queued > 0 and queued < n, "some frames are still queued: " .. queued)
+    -- the stalled link takes what the kernel buffers hold, then the
+    -- writer waits: 12.8 MB do not fit
+    H.wait_until(function() return c:stats().frames_out >= 2 end, "the writer to start")
+    p:refuse(true) -- no new link until the oracle is read
     p:reset()
     p:stall(false)
-    H.wait_until(function() return #srv:members("room") == 1 and #frames > first + queued end,
-      "the rejoin and the frames that were still queued")
+    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    -- the oracle: what the client wrote to the link that died (the join
+    -- and the first w messages) may be lost, at most once; every later
+    -- message must arrive on the new link exactly once, in order
+    local w = c:stats().frames_out - 1
+    assert.is_true(w < n, "some frames were still queued: " .. w .. " of " .. n .. " written")
+    assert.equal(n - w, c:stats().queued)
+    p:refuse(false)
     H.wait_until(function()
-      local f = frames[#frames].frame
-      return f.action == "message" and f.payload.seq == n
+      local f = frames[#frames]
+      return #srv:members("room") == 1 and f and f.frame.action == "message" and f.frame.payload.seq == n
     end, "the last frame")
-    -- after the rejoin: the join, then exactly the frames that never left the client
-    local after = {}
+    local old_sid = frames[first] and frames[first].sid
+    local sid = srv:members("room")[1]
+    local after, before = {}, {}
     for i = first + 1, #frames do
-      local f = frames[i].frame
-      if f.action == "message" then after[#after + 1] = f.payload.seq
-      else assert.equal("join", f.action) end
+      local f = frames[i]
+      if f.frame.action == "message" then
+        local list = f.sid == sid and after or before
+        list[#list + 1] = f.frame.payload.seq
+      else
+        assert.equal("join", f.frame.action)
+        assert.equal(sid, f.sid)
+      end
     end
-    assert.equal(queued, #after)
-    for i = 1, queued do assert.equal(n - queued + i, after[i]) end
+    assert.are_not.equal(old_sid, sid)
+    assert.equal(n - w, #after)
+    for i = 1, n - w do assert.equal(w + i, after[i]) end
+    -- on the old link: a prefix of what was written, each at most once
+    for i, seq in ipairs(before) do assert.equal(i, seq) end
+    assert.is_true(#before <= w)
+    assert.equal(n + 2, c:stats().frames_out) -- two joins, every message written once
   end)
 end)

@@ -1,5 +1,6 @@
 -- realtime.new{...} and client:channel(): what a client accepts, and the
--- clear errors it raises for everything else.  Nothing here connects.
+-- clear errors it raises for everything else.  Nothing here connects, but
+-- for the channel names, which travel to the local server and back.
 local realtime = require "xano.realtime"
 
 describe("realtime.new", function()
@@ -69,7 +70,10 @@ end)
 describe("client:channel", function()
   local c
   before_each(function() c = realtime.new{ url = "http://127.0.0.1:1", canonical = "abc" } end)
-  after_each(function() c:close() end)
+  after_each(function()
+    c:close()
+    require("support.helpers").cleanup()
+  end)
 
   it("returns the same object for the same name", function()
     local a = c:channel("room1", { presence = true })
@@ -96,7 +100,22 @@ describe("client:channel", function()
   end)
 
   it("keeps any channel name, spaces, slashes and UTF-8 included", function()
-    assert.equal("chat/room 1/ü", c:channel("chat/room 1/ü").name)
+    local H = require "support.helpers"
+    local server = require "xano.realtime.server"
+    local srv = H.track(assert(server.start{ port = 0, canonical = "test" }))
+    local name = "chat/room 1/ü"
+    local live = H.track(realtime.new{ url = srv:base_url(), canonical = "test" })
+    local ch = live:channel(name)
+    assert.equal(name, ch.name)
+    local got = {}
+    ch:on("message", function(ev) got[#got + 1] = ev end)
+    ch:open()
+    H.wait_until(function() return #srv:members(name) == 1 end, "the join under that name")
+    assert.same({ name }, srv:sockets()[1].channels)
+    assert.is_true(ch:send("hi"))
+    H.wait_until(function() return #got == 1 end, "the echo")
+    assert.equal(name, got[1].channel)
+    assert.equal(name, got[1].options.channel)
   end)
 
   it("raises when an action is used before open()", function()
@@ -112,7 +131,8 @@ describe("client:channel", function()
     assert.has_error(function() ch:send("x", "auth") end, "bad argument #2 to 'send' (table expected, got string)")
     assert.has_error(function() ch:send("x", { authenticated = 1 }) end,
       "bad argument #2 to 'send' (authenticated must be a boolean)")
-    assert.has_error(function() ch:send(function() end) end)
+    assert.has_error(function() ch:send(function() end) end,
+      "bad argument #1 to 'send' (payload cannot be encoded as JSON: Cannot serialise function: type not supported)")
     assert.has_error(function() ch:send_to(nil, "x") end, "bad argument #1 to 'send_to' (socket id string expected, got nil)")
     assert.has_error(function() ch:on(42) end, "bad argument #1 to 'on' (action name or function expected, got number)")
     assert.has_error(function() ch:on("message", "f") end, "bad argument #2 to 'on' (function expected, got string)")

@@ -54,14 +54,37 @@ describe("presence", function()
 
   it("removes a client that leaves or disconnects", function()
     local a, b, c = member(), member(), member()
-    H.wait_until(function() return #a.ch:presence() == 3 end, "three")
+    H.wait_until(function() return #a.ch:presence() == 3 and #b.ch:presence() == 3 end, "three")
     local leaves = {}
     a.ch:on("presence_update", function(ev) leaves[#leaves + 1] = ev.payload.presence.socketId end, { event = "leave" })
+    -- b's and c's socket ids: the ones that leave the server's list
+    local b_sid, c_sid
+    local before = members()
     b.ch:close()
+    H.wait_until(function() return #srv:members("room") == 2 end, "b's leave on the server")
+    for _, id in ipairs(before) do
+      local still = false
+      for _, m in ipairs(srv:members("room")) do if m == id then still = true end end
+      if not still then b_sid = id end
+    end
     c.c:close()
-    H.wait_until(function() return #a.ch:presence() == 1 end, "a alone again")
-    assert.equal(2, #leaves)
+    H.wait_until(function() return #srv:members("room") == 1 end, "c's disconnect on the server")
+    for _, id in ipairs(before) do
+      if id ~= b_sid and id ~= srv:members("room")[1] then c_sid = id end
+    end
+    H.wait_until(function() return #a.ch:presence() == 1 and #leaves == 2 end, "a alone again")
+    -- one leave each, for b and for c
+    local want = { b_sid, c_sid }
+    table.sort(want)
+    table.sort(leaves)
+    assert.same(want, leaves)
     assert.same(members(), ids(a.ch:presence()))
+    -- a later join is the marker: a repeated leave would have come before it
+    local joins = {}
+    a.ch:on("presence_update", function(ev) joins[#joins + 1] = ev end, { event = "join" })
+    member()
+    H.wait_until(function() return #joins == 1 end, "the marker join")
+    assert.equal(2, #leaves)
   end)
 
   it("hands out a copy that the app may change", function()
@@ -87,6 +110,20 @@ describe("presence", function()
       local l, s = a.ch:presence()
       return not s and #l == 2 and #srv:members("room") == 2
     end, "a fresh list after both rejoined")
+    assert.same(members(), ids(a.ch:presence()))
+  end)
+
+  it("lists nobody once the channel is closed here, and lists afresh when reopened", function()
+    local a, b = member(), member()
+    H.wait_until(function() return #a.ch:presence() == 2 end, "both in a's list")
+    a.ch:close()
+    local list, stale = a.ch:presence()
+    assert.same({}, list)
+    assert.is_false(stale)
+    b.c:close()
+    H.wait_until(function() return #srv:members("room") == 0 end, "both gone from the server")
+    a.ch:open()
+    H.wait_until(function() return #srv:members("room") == 1 and #a.ch:presence() == 1 end, "a alone, listed afresh")
     assert.same(members(), ids(a.ch:presence()))
   end)
 

@@ -7,7 +7,10 @@ local core = require "xano.realtime.core"
 local function client() return core.client{ host = "127.0.0.1", port = 9, tls = false } end
 
 describe("core objects", function()
-  after_each(function() collectgarbage(); collectgarbage() end)
+  after_each(function()
+    require("support.helpers").cleanup()
+    collectgarbage(); collectgarbage()
+  end)
 
   it("close twice, and use after close raises", function()
     local c = client()
@@ -52,23 +55,31 @@ describe("core objects", function()
       pending("to-be-closed variables are Lua 5.4")
       return
     end
+    -- connected inside the block: the socket must go with the block
+    local H = require "support.helpers"
+    local server = require "xano.realtime.server"
+    local srv = H.track(assert(server.start{ port = 0, canonical = "test" }))
     local f = assert(load([[
-      local core = ...
+      local core, port, H, srv = ...
       local keep
       do
-        local c <close> = core.client{ host = "127.0.0.1", port = 9, tls = false }
+        local c <close> = core.client{ host = "127.0.0.1", port = port, tls = false, path = "/rt/test" }
         keep = c
+        c:start()
+        H.wait_until(function() return #srv:sockets() == 1 end, "the connect")
       end
       return keep
     ]]))
-    local c = f(core)
+    local c = f(core, srv.port, H, srv)
     assert.equal("closed", c:state())
+    H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close at the end of the block")
+    H.cleanup()
   end)
 
   it("reject bad options with the option's name", function()
     assert.has_error(function() core.client{} end, "option 'host' is required")
     assert.has_error(function() core.client{ host = "h", port = "x" } end, "option 'port': number expected, got string")
-    assert.has_error(function() core.server{ port = 70000 } end)
+    assert.error_matches(function() core.server{ port = 70000 } end, "option 'port': out of range %(0 to 65535")
   end)
 
   it("return nil and a message when a server cannot listen", function()

@@ -30,10 +30,9 @@ describe("make demo (examples/demo.lua)", function()
 
   after_each(function() H.cleanup() end)
 
-  it("tells the support-chat story and exits 0, well under a minute", function()
-    local proc, status, out, took = run()
+  it("tells the support-chat story and exits 0 within a minute", function()
+    local proc, status, out = run() -- run() gives it 60 s
     assert.equal(0, status, out)
-    assert.is_true(took < 30, "took " .. took .. " s")
     local port = out:match("server  listening ws://127%.0%.0%.1:(%d+)/rt/support")
     assert.is_truthy(port, out)
     local restart = in_order(out, {

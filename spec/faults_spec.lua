@@ -6,8 +6,10 @@
 --
 -- For each: the connection_status events the app sees, reconnect attempts
 -- spaced as the policy says (the delays the "reconnecting" events report,
--- checked against the caps of full-jitter backoff, and attempt counts over
--- a window), and with queue_offline every action queued while offline
+-- checked against the caps of full-jitter backoff and against the time
+-- that really passed between attempts, measured where the attempts arrive:
+-- the proxy's accepts, or the events themselves when nothing listens; and
+-- attempt counts over a window), and with queue_offline every action queued while offline
 -- reaching the server exactly once and in order, counted on the server
 -- (hooks.frame, or the server's own history for the separate process).
 -- Frames already written to a socket that dies are delivered at most once
@@ -22,7 +24,14 @@ local socket = require "socket"
 local ROOT = assert(io.popen("pwd")):read("*l")
 
 -- The caps of full-jitter backoff: attempt i waits in [0, min(max, initial * 2^(i-1))].
-local function check_backoff(tries, initial, max)
+-- starts, when given, are measured times (socket.gettime()): starts[1] no
+-- later than the moment the first retry was scheduled, starts[k + 1] no
+-- earlier than the start of the attempt that followed tries[k].  The time
+-- that passed must cover the delays the events announced: a core that
+-- retried at once while reporting jittered delays fails here.  Each check
+-- runs from starts[1], so a late reading of one time does not add up.
+local SLACK = 0.05 -- how late the spec may read the first time
+local function check_backoff(tries, initial, max, starts)
   assert.is_true(#tries > 0, "no reconnecting event")
   for i, ev in ipairs(tries) do
     local p = ev.payload
@@ -31,6 +40,31 @@ local function check_backoff(tries, initial, max)
     assert.is_true(p.delay >= 0 and p.delay <= cap + 0.0015,
       ("attempt %d waited %.4f s, above its cap of %.4f s"):format(i, p.delay, cap))
   end
+  if starts then
+    assert.is_true(#starts >= 2, "no attempt was seen after a retry was scheduled")
+    local owed = 0
+    for k = 1, math.min(#tries, #starts - 1) do
+      owed = owed + tries[k].payload.delay
+      local passed = starts[k + 1] - starts[1]
+      assert.is_true(passed >= owed - SLACK,
+        ("attempt %d began %.3f s after the first retry was scheduled, before the %.3f s the events announced")
+          :format(k + 1, passed, owed))
+    end
+  end
+end
+
+-- The times at which the reconnecting events of tries reached the app.
+local function event_times(tries)
+  local out = {}
+  for i, ev in ipairs(tries) do out[i] = ev.at end
+  return out
+end
+
+-- The proxy's accepts after the first n, preceded by t0.
+local function accepts_after(p, n, t0)
+  local out = { t0 }
+  for i = n + 1, #p.accepts do out[#out + 1] = p.accepts[i] end
+  return out
 end
 
 local function statuses(list)
@@ -149,8 +183,11 @@ describe("faults", function()
     local c = H.track(realtime.new(opts))
     local rec, st = H.recorder()
     c:on("connection_status", rec)
-    local rrec, tries = H.recorder()
-    c:on("reconnecting", rrec)
+    local tries = {}
+    c:on("reconnecting", function(ev)
+      ev.at = socket.gettime()
+      tries[#tries + 1] = ev
+    end)
     return c, st, tries
   end
 
@@ -192,7 +229,9 @@ describe("faults", function()
     for i, m in ipairs(history[1].payload.history) do stored[i] = m.payload end
     assert.equal(20, #stored)
     for i = 1, 20 do assert.equal("queued " .. i, stored[i]) end
-    check_backoff(tries, 0.05, 0.4)
+    -- nothing listens on the dead port: each failed attempt's event is
+    -- the time it ended, after the delay announced before it
+    check_backoff(tries, 0.05, 0.4, event_times(tries))
     assert.equal(#tries, c:stats().reconnects)
   end)
 
@@ -221,6 +260,7 @@ describe("faults", function()
     end, "a frame and a half through the proxy")
     assert.is_true(p.bytes_up - up0 < frame_len * 2, "the proxy stopped inside the second frame")
     H.wait_until(function() return #messages(first) == 1 end, "the first frame on the server")
+    local reset_at, accepted = socket.gettime(), p.accepted
     p:reset()
     p:stall(false)
     p:slow(nil)
@@ -250,7 +290,7 @@ describe("faults", function()
     local stats = c:stats()
     assert.equal(2 + n + 5, stats.frames_out) -- two joins and every message exactly once
     assert.equal(0, stats.queued)
-    check_backoff(tries, 0.05, 0.4)
+    check_backoff(tries, 0.05, 0.4, accepts_after(p, accepted, reset_at))
   end)
 
   it("drops a frame from the server cut in the middle, and goes on", function()
@@ -285,12 +325,14 @@ describe("faults", function()
   it("finds a stalled link with its pings within the configured window", function()
     start_server()
     local p = H.track(Proxy.start{ target_port = srv.port })
-    local c, st, tries = client("http://127.0.0.1:" .. p.port, { ping_interval = 0.2, ping_timeout = 0.3,
+    -- ping_timeout 1 s: a pong late on a loaded machine is not a stall
+    local c, st, tries = client("http://127.0.0.1:" .. p.port, { ping_interval = 0.2, ping_timeout = 1,
       connect_timeout = 2 })
     local ch = c:channel("room", { queue_offline = true })
     ch:open()
     H.wait_until(function() return c:stats().pongs >= 1 end, "a ping answered")
     local first = srv:members("room")[1]
+    local stall_at, accepted = socket.gettime(), p.accepted
     p:stall(true)
     local pings = c:stats().pings
     -- written while the client still thinks it is connected: at most once
@@ -311,7 +353,7 @@ describe("faults", function()
     local stalled = 0
     for _, m in ipairs(messages()) do if m == "during the stall" then stalled = stalled + 1 end end
     assert.is_true(stalled <= 1)
-    check_backoff(tries, 0.05, 0.4)
+    check_backoff(tries, 0.05, 0.4, accepts_after(p, accepted, stall_at))
   end)
 
   it("works over a link that moves one byte at a time", function()
@@ -413,11 +455,12 @@ describe("faults", function()
       ch:open()
       for i = 1, 5 do assert.is_true(ch:send("m" .. i)) end
       H.wait_until(function() return #tries >= 8 end, "eight scheduled attempts")
-      -- every attempt but the first waited for a delay the policy allows
+      -- every attempt but the first waited for a delay the policy allows,
+      -- as the proxy saw the attempts arrive
       local attempts, scheduled = r.count, #tries
       assert.is_true(attempts == scheduled or attempts == scheduled + 1,
         ("%d attempts for %d scheduled retries"):format(attempts, scheduled))
-      check_backoff(tries, initial, max)
+      check_backoff(tries, initial, max, p.accepts)
       for _, ev in ipairs(tries) do
         assert.equal(503, ev.payload.code)
         assert.matches("HTTP 503", ev.payload.reason)
@@ -446,7 +489,7 @@ describe("faults", function()
     ch:open()
     for i = 1, 3 do assert.is_true(ch:send("m" .. i)) end
     H.wait_until(function() return #tries >= 5 end, "five scheduled attempts")
-    check_backoff(tries, initial, max)
+    check_backoff(tries, initial, max, event_times(tries))
     assert.equal("disconnected", statuses(st))
     assert.equal(1006, st[1].payload.code)
     assert.matches("resolve", st[1].payload.reason)

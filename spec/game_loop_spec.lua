@@ -72,7 +72,9 @@ describe("the game-loop host (examples/embed)", function()
       assert.is_number(p[name].worst_poll_ms)
       assert.is_number(p[name].worst_frame_ms)
     end
-    assert.truthy(p.all.frames >= 150)
+    -- every frame was played in one of the steps (frame counts, not the
+    -- wall clock: how many frames a step takes depends on the machine)
+    assert.equal(p.all.frames, (p.start and p.start.frames or 0) + p.connected.frames + p.down.frames + p.back.frames)
     keep_report("game_loop.txt", out)
   end)
 end)

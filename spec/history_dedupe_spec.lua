@@ -47,6 +47,17 @@ describe("history dedupe", function()
     assert.same({ "later", "ok" }, texts(fresh))
   end)
 
+  it("tells the same payload from two senders apart", function()
+    local h = History.new()
+    h:seen(msg("a", "hi"))
+    -- b said "hi" too, after a: that one is new
+    local fresh, skipped, gap = h:fresh({ msg("a", "hi"), msg("b", "hi") })
+    assert.same({ "hi" }, texts(fresh))
+    assert.equal("b", fresh[1].client.socketId)
+    assert.equal(1, skipped)
+    assert.is_false(gap)
+  end)
+
   it("says a gap is possible when nothing lines up", function()
     local h = History.new()
     h:seen(msg("a", "old"))

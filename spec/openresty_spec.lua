@@ -65,8 +65,14 @@ describe("OpenResty (examples/openresty)", function()
   after_each(function()
     N.stop(ng)
     ng = nil
-    for i = #cleanup, 1, -1 do pcall(cleanup[i]); cleanup[i] = nil end
+    local errs = {}
+    for i = #cleanup, 1, -1 do
+      local ok, err = pcall(cleanup[i])
+      if not ok then errs[#errs + 1] = tostring(err) end
+      cleanup[i] = nil
+    end
     H.cleanup()
+    assert(#errs == 0, "cleanup raised: " .. table.concat(errs, "; "))
   end)
 
   local function start_server(port)

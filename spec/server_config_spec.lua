@@ -5,6 +5,7 @@
 -- everything, anonymous clients included, with 100 messages of history.
 local H = require "support.helpers"
 local RC = require "support.rawclient"
+local HTTP = require "support.http"
 local server = require "xano.realtime.server"
 
 local function start(o)
@@ -75,8 +76,18 @@ describe("server config", function()
   end)
 
   it("start options override the config's canonical and admin_key", function()
-    local srv = start{ canonical = "mine", config = { canonical = "theirs" } }
+    local srv = start{ canonical = "mine", admin_key = "start-key",
+      config = { canonical = "theirs", admin_key = "config-key" } }
     assert.equal("ws://127.0.0.1:" .. srv.port .. "/rt/mine", srv:url())
+    -- the upgrade path is the start option's, not the config's
+    local a = RC.open(srv):joined("room")
+    assert.same({ a.socketId }, srv:members("room"))
+    local function post(key)
+      return HTTP.request(srv.port, "POST", "/event",
+        { ["Content-Type"] = "application/json", ["X-Admin-Key"] = key }, '{"channel":"room","data":1}').status
+    end
+    assert.equal(200, post("start-key"))
+    assert.equal(401, post("config-key"))
   end)
 
   describe("errors name the bad key", function()

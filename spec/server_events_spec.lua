@@ -108,7 +108,8 @@ describe("server events", function()
         "xano.realtime.server: event: channel must be a non-empty string")
       assert.has_error(function() srv:event("feed", 1, { dbo_id = "x" }) end,
         "xano.realtime.server: event: dbo_id must be an integer")
-      assert.has_error(function() srv:event("feed", function() end) end)
+      assert.has_error(function() srv:event("feed", function() end) end,
+        "xano.realtime.server: event: data cannot be encoded as JSON: Cannot serialise function: type not supported")
       srv:close()
       assert.has_error(function() srv:event("feed", 1) end,
         "xano.realtime.server: event: the server is closed")

@@ -3,7 +3,6 @@
 -- server event) reaches every one of them.  The clients are raw C client
 -- handles in this same Lua state, so the whole run shares one service
 -- thread; it takes a few seconds.
-local core = require "xano.realtime.core"
 local H = require "support.helpers"
 local RC = require "support.rawclient"
 local server = require "xano.realtime.server"
@@ -23,7 +22,6 @@ describe("server scale", function()
   after_each(H.cleanup)
 
   it("holds 1,000 concurrent sockets in one channel; a broadcast reaches them all", function()
-    local started = core.now()
     local srv = H.track(assert(server.start{ port = 0, canonical = "scale" }))
     local clients = {}
     for i = 1, N do clients[i] = RC.connect(srv.port, { canonical = "scale" }) end
@@ -56,6 +54,5 @@ describe("server scale", function()
       assert.equal("event for all", clients[i]:expect("event", "crowd").payload.data)
     end
     assert.equal(N, srv:stats().sockets)
-    assert.is_true(core.now() - started < 3 * LIMIT)
   end)
 end)

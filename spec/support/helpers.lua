@@ -62,12 +62,28 @@ function H.wait_until(pred, what, timeout)
   end
 end
 
--- Closes everything tracked (newest first); call from after_each.
+-- Runs the tracked endpoints for a window of seconds: what must NOT
+-- happen is judged after it (a later positive marker is better when there
+-- is one).
+function H.settle(seconds)
+  local t0 = core.now()
+  H.wait_until(function() return core.now() - t0 >= seconds end, "the end of a " .. seconds .. " s window",
+    seconds + H.TIMEOUT)
+end
+
+-- Closes everything tracked (newest first); call from after_each.  Every
+-- object is closed even when one close() raises; the errors are raised
+-- together once all are closed, so that a close() that fails is reported.
 function H.cleanup()
+  local errs = {}
   for i = #tracked, 1, -1 do
     local o = tracked[i]
     tracked[i] = nil
-    pcall(o.close, o)
+    local ok, err = pcall(o.close, o)
+    if not ok then errs[#errs + 1] = tostring(o) .. ": " .. tostring(err) end
+  end
+  if #errs > 0 then
+    error("cleanup: close() raised:\n  " .. table.concat(errs, "\n  "), 2)
   end
 end
 

@@ -20,6 +20,7 @@ function Proxy.start(opts)
     listener = listener,
     pairs = {},
     accepted = 0,
+    accepts = {}, -- socket.gettime() of each accepted connection
     stalled = false,
     refusing = false,
     trickle = nil,
@@ -94,6 +95,7 @@ function Proxy:poll()
     if not c then break end
     c:settimeout(0)
     self.accepted = self.accepted + 1
+    self.accepts[self.accepted] = socket.gettime()
     if self.refusing then
       c:close()
     else
