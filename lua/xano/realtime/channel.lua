@@ -134,7 +134,7 @@ local function encode_check(argn, fname, fn, ...)
   local ok, frame = pcall(fn, ...)
   if not ok then
     error("bad argument #" .. argn .. " to '" .. fname .. "' (payload cannot be encoded as JSON: " ..
-      tostring(frame):gsub("^.-: ", "") .. ")", 3)
+      tostring(frame):gsub("^[^\n]-:%d+: ", "") .. ")", 3)
   end
   return frame
 end

@@ -114,8 +114,8 @@ local function codec(opts)
   local function slow_encode(v)
     local out = {}
     local ok, err = pcall(put, v, out, 1)
-    -- raised here, so that the message carries a position as lua-cjson's do
-    if not ok then error(err, 1) end
+    -- raised without a position, as lua-cjson raises its own
+    if not ok then error(err, 0) end
     return concat(out)
   end
 
@@ -125,7 +125,11 @@ local function codec(opts)
 
   function C.encode(v)
     if inexact(v) then return slow_encode(v) end
-    return cj_encode(v)
+    -- lua-cjson's errors name the Lua function that called it: this one,
+    -- raised again without that position, as slow_encode's are
+    local ok, text = pcall(cj_encode, v)
+    if not ok then error(text, 0) end
+    return text
   end
 
   if to_integers then
