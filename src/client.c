@@ -1049,6 +1049,8 @@ on_writable(xrt_client *c, struct lws *wsi)
 	int nb = 0, more, k, n, bad = 0;
 	size_t bytes = 0;
 
+	if (c->closing == 2)
+		return 0;	/* the close frame is out: the rest waits for the next link */
 	if (c->ping_pending) {
 		unsigned char ping[LWS_PRE + 1];
 
