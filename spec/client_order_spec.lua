@@ -324,6 +324,23 @@ describe("the first send", function()
     end
   end)
 
+  it("says connecting when a channel opens while the last close winds down", function()
+    local c = client()
+    local ch = c:channel("room")
+    for round = 1, 20 do
+      ch:open()
+      H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 1 end, "joined")
+      ch:close()
+      c:poll(0) -- the stop goes out: no channel is left
+      H.wait_until(function() return c._core:state() ~= "open" end, "the socket winding down")
+      ch:open()
+      assert.equal("connecting", c:status(), "round " .. round)
+      H.wait_until(function() return c:status() == "connected" end, "connected again")
+      ch:close()
+      H.wait_until(function() return c:status() == "idle" end, "idle")
+    end
+  end)
+
   for _, q in ipairs({ "default", false, true }) do
     it("is held while the first join is in progress and reaches a peer once (queue_offline " ..
        tostring(q) .. ")", function()

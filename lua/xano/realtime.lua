@@ -357,8 +357,9 @@ local STATUS = {
 function Client:status()
   if self._closed then return "closed" end
   local st = self._core:state()
-  -- a channel opened while the last close winds down: it reconnects
-  if st == "stopping" and self._nopen > 0 then return "connecting" end
+  -- a channel is open, so a start is under way: the one that reconnects
+  -- once the last close has wound down, or one the core has yet to run
+  if (st == "stopping" or st == "idle") and self._nopen > 0 then return "connecting" end
   return STATUS[st]
 end
 
