@@ -1314,8 +1314,23 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	if (xrt_loop_callback_common(wsi, reason))
 		return 0;
 	c = lws_get_opaque_user_data(wsi);
-	if (!c)
-		return 0;
+	if (!c) {
+		/* a connection let go of (a race's loser, an attempt stopped
+		 * while connecting): its kill timeout does not survive the
+		 * handshake in lws 4.1.6, so it is closed here, at the first
+		 * step of the handshake or the link it reaches */
+		switch (reason) {
+		case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+		case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		case LWS_CALLBACK_CLIENT_RECEIVE:
+		case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		case LWS_CALLBACK_CLIENT_WRITEABLE:
+			return -1;
+		default:
+			return 0;
+		}
+	}
 	/* the connections of an attempt's race belong to connect.c until
 	 * one wins; callbacks of an earlier attempt's connection are stale */
 	if (wsi != c->wsi) {
