@@ -11,6 +11,11 @@
 #   make bench           benchmarks vs the JS SDK and raw libwebsockets (bench/README.md)
 #   make deps            install what is missing from Debian (as root)
 #   make sanitize        the specs on an ASan + UBSan build (see "C hygiene" below)
+#   make soak MINUTES=30 the model spec (spec/model_spec.lua) for MINUTES minutes on
+#                        one Lua: random sequences until the time is up; reports the
+#                        process's RSS and open descriptors after a warm-up and at
+#                        the end, and fails when RSS grew by more than SOAK_RSS_KIB
+#                        (8 MiB) or descriptors by more than SOAK_FDS (4)
 #   make tsan            the threaded specs on a TSan build
 #   make valgrind        memcheck over a client's whole life
 #   make fuzz            the libFuzzer targets of fuzz/, FUZZ_SECONDS each
@@ -108,6 +113,16 @@ test:
 	@$(MAKE) --no-print-directory WERROR=$(WERROR) all hosts
 	XRT_BUILD=$(BUILD) XRT_LUA=$(LUA) $(LUA) $(BUSTED) $(SPEC)
 endif
+
+MINUTES      ?= 30
+SOAK_RSS_KIB ?= 8192
+SOAK_FDS     ?= 4
+
+soak:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory WERROR=$(WERROR) all
+	XRT_MODEL_SECONDS=$$(( $(MINUTES) * 60 )) XRT_MODEL_SOAK_RSS_KIB=$(SOAK_RSS_KIB) \
+	  XRT_MODEL_SOAK_FDS=$(SOAK_FDS) XRT_BUILD=$(BUILD) XRT_LUA=$(LUA) $(LUA) $(BUSTED) spec/model_spec.lua
 
 check: WERROR = -Werror
 check: clean all test
@@ -251,4 +266,4 @@ fuzz:
 clean:
 	rm -rf build
 
-.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz
+.PHONY: soak bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz

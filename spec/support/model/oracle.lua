@@ -69,7 +69,9 @@ function O:fault(world, kind)
   local b = self.batch
   b.any_fault = true
   for k, cl in pairs(world.clients) do
-    if not cl.closed and open_count(cl) > 0 then
+    -- a client with no open channel may still have its socket (it closes
+    -- at the next poll, unless a channel opens first)
+    if not cl.closed and (open_count(cl) > 0 or cl.c:status() ~= "idle") then
       b.faults[k] = (b.faults[k] or 0) + 1
       -- a sure loss: the link was up at the last settle, the app did
       -- nothing to it since, and this is the first fault of the batch
@@ -287,7 +289,9 @@ function O:step(world, s)
   local chs = cl and s.ch and cl.chans[s.ch]
   if op == "new_client" then
     if world.clients[s.c] and not world.clients[s.c].closed then return false end
+    if (world.gen[s.c] or 0) >= world.GENERATIONS then return false end
     cl = world:new_client(s.c, s.opts)
+    if self.batch.sure_loss then self.batch.sure_loss[s.c] = nil end
     self.batch.start_up[s.c] = false
     self.batch.link_action[s.c] = false
     self.batch.faults[s.c] = 0
@@ -306,8 +310,8 @@ function O:step(world, s)
     self:send(world, cl, chs, op)
   elseif op == "set_token" then
     if not cl then return false end
-    cl.c:set_token("c" .. cl.k .. "t" .. s.t)
-    cl.token_row = 100 * cl.k + s.t
+    cl.c:set_token(world.token(cl.k, cl.g, s.t))
+    cl.token_row = 1000 * cl.k + 10 * cl.g + s.t
     self.batch.link_action[cl.k] = true
   elseif op == "reconnect" then
     if not cl then return false end
@@ -318,6 +322,7 @@ function O:step(world, s)
     self:discard_pending(world, cl, nil)
     cl.c:close()
     cl.closed = true
+    if self.batch.sure_loss then self.batch.sure_loss[cl.k] = nil end
     for _, c in pairs(cl.chans) do
       c.open = false
       if c.ch:is_open() then self:violation(("c%d.%s: is_open() true after client:close()"):format(cl.k, c.name)) end
@@ -389,14 +394,21 @@ function O:problems(world, final)
       if not found then bad("observer of %s not joined yet", o.name) end
     end
   end
+  if world.server_up then
+    local gone = {}
+    for _, cl in ipairs(world.closed_clients) do gone[#gone + 1] = cl end
+    for _, cl in pairs(world.clients) do if cl.closed then gone[#gone + 1] = cl end end
+    for _, cl in ipairs(gone) do
+      local n = world:sockets_where(function(row) return world.owner(row) == cl.owner end)
+      if n > 0 then
+        bad("c%d (the %s one made) is closed but the server still has %d socket(s) of it", cl.k,
+          cl.g == 1 and "first" or ("#" .. cl.g), n)
+      end
+    end
+  end
   for k, cl in pairs(world.clients) do
     local n_open = 0
-    if cl.closed then
-      if world.server_up then
-        local n = world:sockets_where(function(row) return math.floor(row / 100) == k end)
-        if n > 0 then bad("c%d is closed but the server still has %d socket(s) of it", k, n) end
-      end
-    else
+    if not cl.closed then
       for name, chs in pairs(cl.chans) do
         if chs.ch:is_open() ~= chs.open then
           bad("c%d.%s: is_open() is %s, the model says %s", k, name, tostring(chs.ch:is_open()), tostring(chs.open))
@@ -406,7 +418,7 @@ function O:problems(world, final)
           local mine, other = 0, 0
           for _, x in ipairs(world:members(name)) do
             if x.row == cl.token_row then mine = mine + 1
-            elseif x.row and math.floor(x.row / 100) == k then other = other + 1 end
+            elseif world.owner(x.row) == cl.owner then other = other + 1 end
           end
           if chs.open and mine ~= 1 then
             bad("c%d.%s is open but the server has it joined %d time(s) with its current token", k, name, mine)
@@ -430,7 +442,7 @@ function O:problems(world, final)
       if n_open == 0 then
         if st ~= "idle" then bad("c%d has no open channel but status() is %q", k, st) end
         if world.server_up then
-          local n = world:sockets_where(function(row) return math.floor(row / 100) == k end)
+          local n = world:sockets_where(function(row) return world.owner(row) == cl.owner end)
           if n > 0 then bad("c%d has no open channel but the server has %d socket(s) of it", k, n) end
         end
       elseif world.server_up and not world.stalled then

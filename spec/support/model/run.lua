@@ -28,7 +28,8 @@ function R.run(steps)
     for _, s in ipairs(steps) do all[#all + 1] = s end
     for _, s in ipairs(tail()) do all[#all + 1] = s end
     for i, s in ipairs(all) do
-      oracle:step(world, s)
+      local applied = oracle:step(world, s)
+      if R.TRACE then io.stderr:write(("  %6.3f %s%s\n"):format(core.now(), G.describe(s), applied and "" or " (skipped)")) end
       if #oracle.violations > 0 then
         return { step = i, text = oracle.violations[1], all = oracle.violations }
       end
@@ -56,6 +57,7 @@ local function report(seed, steps, failure, shrunk, tries)
   return table.concat(lines, "\n")
 end
 
+R.TRACE = os.getenv("XRT_MODEL_TRACE") == "1"
 R.SHRINK_SECONDS = tonumber(os.getenv("XRT_MODEL_SHRINK_SECONDS")) or 120
 R.LENGTH = tonumber(os.getenv("XRT_MODEL_STEPS")) or 30
 

@@ -5,8 +5,9 @@
 -- leave, and up to three clients under test in this one Lua state.
 --
 -- Every client has its own tokens, so the server's record of a socket
--- (its identity's row_id) says whose socket it is: client k's tokens have
--- row_id 100 k + j, observers 800 + i, visitors 900 + i.
+-- (its identity's row_id) says whose socket it is: token j of the g-th
+-- client made in slot k has row_id 1000 k + 10 g + j (its "owner" is
+-- 100 k + g), observers 800 + i, visitors 900 + i.
 local core = require "xano.realtime.core"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
@@ -20,10 +21,26 @@ W.__index = W
 local CANONICAL = "model"
 local RECONNECT = { initial = 0.02, max = 0.1, stable = 0.5 }
 
+-- clients made in one slot over a run (a client closed, then a new one)
+W.GENERATIONS = 9
+
+function W.token(k, g, j)
+  return ("c%dg%dt%d"):format(k, g, j)
+end
+
+-- the client a row_id belongs to (100 k + g), or nil
+function W.owner(row)
+  if type(row) == "number" and row >= 1000 then return math.floor(row / 10) end
+end
+
 local function tokens()
   local t = {}
   for k = 1, G.MAX_CLIENTS do
-    for j = 1, G.TOKENS do t["c" .. k .. "t" .. j] = { dbo_id = 1, row_id = 100 * k + j } end
+    for g = 1, W.GENERATIONS do
+      for j = 1, G.TOKENS do
+        t[W.token(k, g, j)] = { dbo_id = 1, row_id = 1000 * k + 10 * g + j }
+      end
+    end
   end
   for i, name in ipairs(G.CHANNELS) do t["obs-" .. name] = { dbo_id = 2, row_id = 800 + i } end
   for v = 1, G.VISITORS do t["v" .. v] = { dbo_id = 3, row_id = 900 + v } end
@@ -32,7 +49,8 @@ end
 
 function W.new(oracle)
   local self = setmetatable({ oracle = oracle, clients = {}, observers = {}, visitors = {},
-    server_up = false, stalled = false, slow = false, port = 0, extra = {} }, W)
+    server_up = false, stalled = false, slow = false, port = 0, extra = {}, gen = {},
+    closed_clients = {} }, W)
   return self
 end
 
@@ -161,9 +179,14 @@ end
 -- a subject client: through the proxy, with handlers on everything
 function W:new_client(k, opts)
   local o = self.oracle
-  local cl = { k = k, token_row = 100 * k + 1, chans = {}, disc = 0, closed = false }
+  local g = (self.gen[k] or 0) + 1
+  self.gen[k] = g
+  local old = self.clients[k]
+  if old then self.closed_clients[#self.closed_clients + 1] = old end
+  local cl = { k = k, g = g, owner = 100 * k + g, token_row = 1000 * k + 10 * g + 1, chans = {},
+    disc = 0, closed = false }
   cl.c = realtime.new{ url = "http://127.0.0.1:" .. self.proxy.port, canonical = CANONICAL,
-    token = "c" .. k .. "t1", reconnect = RECONNECT, ping_interval = 0.25, ping_timeout = 1.5 }
+    token = W.token(k, g, 1), reconnect = RECONNECT, ping_interval = 0.25, ping_timeout = 1.5 }
   cl.c:on(function(ev) o:on_client_event(self, cl, ev) end)
   for _, name in ipairs(G.CHANNELS) do
     local co = opts[name]
