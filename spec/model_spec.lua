@@ -10,6 +10,7 @@
 --   XRT_MODEL_RUNS=n        how many sequences (default 32 per Lua)
 --   XRT_MODEL_STEPS=n       steps per sequence (default 30)
 --   XRT_MODEL_BASE=n        the first seed (default: from the clock)
+--   XRT_MODEL_KEEP_GOING=1  run every sequence even after a failure
 --   XRT_MODEL_SECONDS=s     sequences for s seconds instead (make soak), with
 --                           the process's RSS and descriptors measured after a
 --                           warm-up and at the end (XRT_MODEL_SOAK_RSS_KIB and
@@ -49,6 +50,7 @@ describe("the model of what apps and peers observe", function()
     -- soak: measured after a warm-up (a tenth of the time, at most a minute)
     local warm = seconds and math.min(seconds / 10, 60)
     local start_rss, start_fds
+    local keep_going = os.getenv("XRT_MODEL_KEEP_GOING") == "1"
     local n, failures = 0, {}
     local function next_seed()
       if one then return n == 0 and one or nil end
@@ -64,7 +66,7 @@ describe("the model of what apps and peers observe", function()
       if report then
         failures[#failures + 1] = report
         io.stderr:write(report, "\n")
-        break
+        if not keep_going then break end
       end
     end
     local took = core.now() - t0
