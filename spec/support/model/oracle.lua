@@ -83,6 +83,20 @@ function O:fault(world, kind)
   end
   -- what is in flight may be lost
   for _, m in ipairs(b.msgs) do m.fragile = true end
+  if kind == "reset" or kind == "stop" then
+    -- the settle waits for the consequences: the server rid of the
+    -- sockets that died, and each client through its next "connected"
+    -- (its events come in order, so a "disconnected" is in by then)
+    b.doomed = b.doomed or {}
+    if world.server_up then
+      for sid, sock in pairs(world.srv.by_sid) do
+        if sock.identity and world.owner(sock.identity.row_id) then b.doomed[sid] = true end
+      end
+    end
+    for _, cl in pairs(world.clients) do
+      if not cl.closed and cl.c:status() ~= "idle" then cl.need_connected = cl.connected + 1 end
+    end
+  end
   if kind == "stop" then
     b.server_down_seen = true
     for _, m in pairs(self.msgs) do
@@ -148,6 +162,7 @@ function O:on_client_event(world, cl, ev)
   if ev.action == "connection_status" and ev.channel == nil then
     cl.status_log = (cl.status_log or "") .. ev.payload.status:sub(1, 1)
     if ev.payload.status == "disconnected" then cl.disc = cl.disc + 1 end
+    if ev.payload.status == "connected" then cl.connected = cl.connected + 1 end
   end
 end
 
@@ -387,7 +402,17 @@ function O:problems(world, final)
   local out = {}
   local function bad(fmt, ...) out[#out + 1] = fmt:format(...) end
   local b = self.batch
+  if world.server_up and b.doomed then
+    for sid in pairs(b.doomed) do
+      if world.srv.by_sid[sid] then bad("the server still has socket %s, whose link was cut", sid) end
+    end
+  end
   if world.server_up and not world.stalled then
+    for _, cl in pairs(world.clients) do
+      if not cl.closed and open_count(cl) > 0 and cl.need_connected and cl.connected < cl.need_connected then
+        bad("c%d has not reconnected since its link was cut", cl.k)
+      end
+    end
     for _, o in pairs(world.observers) do
       local found = false
       for _, x in ipairs(world:members(o.name)) do if x.row == o.row then found = true end end

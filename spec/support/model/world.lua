@@ -1,8 +1,11 @@
 -- The system the model drives: the bundled server (in-process, killed and
 -- restarted on the same port), the fault proxy between the clients under
--- test and the server, observer peers (one per channel, connected straight
--- to the server, joined throughout, with presence), visitors that join and
--- leave, and up to three clients under test in this one Lua state.
+-- test and the server, observer peers (one per channel, joined throughout,
+-- with presence), visitors that join and leave, and up to three clients
+-- under test in this one Lua state.  Peers reach the server through a
+-- proxy of their own that never misbehaves, except when the server is
+-- killed: then every link is reset (RST, no close frame) before the
+-- server goes, as a killed process's links are.
 --
 -- Every client has its own tokens, so the server's record of a socket
 -- (its identity's row_id) says whose socket it is: token j of the g-th
@@ -68,9 +71,12 @@ function W:start_server()
   self.server_up = true
   srv.hooks.frame = function(sid, f) self.oracle:on_server_frame(self, sid, f) end
   if self.proxy then self.proxy:retarget(srv.port) end
+  if self.peer_proxy then self.peer_proxy:retarget(srv.port) end
 end
 
 function W:stop_server()
+  if self.proxy then self.proxy:reset() end
+  if self.peer_proxy then self.peer_proxy:reset() end
   if self.srv then self.srv:close() end
   self.server_up = false
 end
@@ -108,7 +114,8 @@ end
 function W:setup()
   self:start_server()
   self.proxy = Proxy.start{ target_port = self.srv.port }
-  local direct = "http://127.0.0.1:" .. self.port
+  self.peer_proxy = Proxy.start{ target_port = self.srv.port }
+  local direct = "http://127.0.0.1:" .. self.peer_proxy.port
   for i, name in ipairs(G.CHANNELS) do
     local o = { name = name, row = 800 + i, got = {}, order = {} }
     o.c = peer(self, direct, "obs-" .. name)
@@ -133,9 +140,11 @@ end
 function W:poll_once()
   if self.server_up then self.srv:poll(0) end
   if self.proxy then self.proxy:poll() end
+  if self.peer_proxy then self.peer_proxy:poll() end
   realtime.poll(0)
   if self.server_up then self.srv:poll(0) end
   if self.proxy then self.proxy:poll() end
+  if self.peer_proxy then self.peer_proxy:poll() end
 end
 
 -- sleeps until the core has events, a proxy socket is readable, or timeout
@@ -143,8 +152,8 @@ function W:wait(timeout)
   local list = {}
   local fd = core.fd()
   if fd then list[1] = { getfd = function() return fd end, dirty = function() return false end } end
-  if self.proxy then
-    for _, s in ipairs(self.proxy:wait_sockets()) do list[#list + 1] = s end
+  for _, p in ipairs({ self.proxy, self.peer_proxy }) do
+    for _, s in ipairs(p:wait_sockets()) do list[#list + 1] = s end
   end
   socket.select(list, nil, timeout)
 end
@@ -168,6 +177,7 @@ function W:close()
   for _, v in pairs(self.visitors) do pcall(v.c.close, v.c) end
   for _, x in ipairs(self.extra) do pcall(x.close, x) end
   if self.proxy then pcall(self.proxy.close, self.proxy) end
+  if self.peer_proxy then pcall(self.peer_proxy.close, self.peer_proxy) end
   if self.srv and self.server_up then pcall(self.srv.close, self.srv) end
   self.server_up = false
   -- the sockets of the clients closed above are collected now, not at
@@ -184,7 +194,7 @@ function W:new_client(k, opts)
   local old = self.clients[k]
   if old then self.closed_clients[#self.closed_clients + 1] = old end
   local cl = { k = k, g = g, owner = 100 * k + g, token_row = 1000 * k + 10 * g + 1, chans = {},
-    disc = 0, closed = false }
+    disc = 0, connected = 0, closed = false }
   cl.c = realtime.new{ url = "http://127.0.0.1:" .. self.proxy.port, canonical = CANONICAL,
     token = W.token(k, g, 1), reconnect = RECONNECT, ping_interval = 0.25, ping_timeout = 1.5 }
   cl.c:on(function(ev) o:on_client_event(self, cl, ev) end)
