@@ -417,6 +417,13 @@ function O:problems(world, final)
       local found = false
       for _, x in ipairs(world:members(o.name)) do if x.row == o.row then found = true end end
       if not found then bad("observer of %s not joined yet", o.name) end
+      local have, want = {}, {}
+      for _, e in ipairs(o.ch:presence()) do have[#have + 1] = e.socketId end
+      for _, x in ipairs(world:members(o.name)) do want[#want + 1] = x.sid end
+      table.sort(have) table.sort(want)
+      if table.concat(have, ",") ~= table.concat(want, ",") then
+        bad("observer of %s: presence lists %d client(s), the server has %d members", o.name, #have, #want)
+      end
     end
   end
   if world.server_up then
