@@ -243,11 +243,14 @@ describe("the first send", function()
   end
 
   it("says connecting from open() on", function()
-    local c = client()
-    assert.equal("idle", c:status())
-    c:channel("room"):open()
-    assert.equal("connecting", c:status())
-    H.wait_until(function() return c:status() == "connected" end, "connected")
+    for round = 1, 20 do
+      local c = client()
+      assert.equal("idle", c:status())
+      c:channel("room"):open()
+      assert.equal("connecting", c:status(), "round " .. round)
+      if round == 20 then H.wait_until(function() return c:status() == "connected" end, "connected") end
+      c:close()
+    end
   end)
 
   for _, q in ipairs({ "default", false, true }) do

@@ -186,11 +186,13 @@ describe("reconnecting", function()
     local port = srv.port
     local c = client{ reconnect = { initial = 600, max = 600 } }
     local long = false
-    c:on("reconnecting", function(ev) if ev.payload.delay >= 30 then long = true end end)
+    c:on("reconnecting", function(ev) if ev.payload.delay >= 20 then long = true end end)
     connected(c)
     srv:close()
-    -- the server is down: attempts fail at once until one waits long
-    H.wait_until(function() return long end, "a backoff of 30 s or more")
+    -- the server is down: attempts fail at once until one waits long (a
+    -- shorter delay, uniform in [0, 20) s, may pass first: hence 40 s); the
+    -- rejoin below must then come within 10 s, long before the timer
+    H.wait_until(function() return long end, "a backoff of 20 s or more", 40)
     srv = H.track(assert(server.start{ port = port, canonical = "test" }))
     c:reconnect()
     H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 1 end,
@@ -216,6 +218,34 @@ describe("reconnecting", function()
     H.wait_until(function() return #got == 1 end, "the message at the peer")
     assert.equal(2, got[1].client.permissions.row_id)
   end)
+
+  for _, how in ipairs({ "reconnect()", "set_token()" }) do
+    it("sends an action asked right after " .. how .. " on a live link once, on the new link", function()
+      -- through a proxy, as across a real network: a frame written just
+      -- before the close of the old link could be lost with it
+      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+      srv:close()
+      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      local p = H.track(Proxy.start{ target_port = srv.port })
+      local c = client{ url = "http://127.0.0.1:" .. p.port, token = "tok-a" }
+      local ch = connected(c)
+      local peer = client()
+      local got = {}
+      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+      connected(peer)
+      H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+      for round = 1, 10 do
+        local old = srv:sockets()
+        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        assert.is_true(ch:send(round))
+        H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
+        assert.are_not.same(old, srv:sockets())
+      end
+      assert.is_true(ch:send("end"))
+      H.wait_until(function() return got[#got] == "end" end, "a later marker")
+      assert.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "end" }, got)
+    end)
+  end
 
   it("reconnects at once with a new token, keeping its channels", function()
     local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }

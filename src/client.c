@@ -4,8 +4,10 @@
  * Owns the connection's state machine on the service thread: connect (the
  * token travels as the only subprotocol), reconnect after an unexpected
  * loss with capped full-jitter backoff and a close-code policy, WebSocket
- * pings that find a dead link, the join frames replayed first after every
- * (re)connect, and the outgoing queue that keeps frames across outages.
+ * pings that find a dead link, and the outgoing stream: one FIFO of joins,
+ * leaves and actions in the order the app asked for them, kept across
+ * outages, with the joins of the channels joined at its head replayed
+ * first after every (re)connect (see xrt_join in rt.h).
  * The Lua thread reaches it only through the functions marked "Lua thread",
  * which take the loop mutex, and through commands.
  */
@@ -791,7 +793,13 @@ xrt_client_command(xrt_client *c, int kind)
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
 		c->restart = 0;
-		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+		if (state == XRT_CONNECTING && pending) {
+			/* a shutdown before the start ran: nothing to close */
+			pthread_mutex_lock(&c->ep.loop->mu);
+			c->start_pending = 0;
+			pthread_mutex_unlock(&c->ep.loop->mu);
+			finish_stop(c);
+		} else if (state == XRT_OPEN || state == XRT_CONNECTING) {
 			set_state(c, XRT_STOPPING);
 			begin_close(c, 1000);
 		} else if (state == XRT_STOPPING) {
@@ -803,7 +811,11 @@ xrt_client_command(xrt_client *c, int kind)
 
 	case XCMD_RECONNECT:
 		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+			/* nothing more is written on this link: what is still
+			 * queued goes on the next one, after the rejoin, rather
+			 * than just before a close that may lose it */
 			c->restart = 1;
+			c->no_drain = 1;
 			begin_close(c, 4000);
 		} else if (state == XRT_WAITING) {
 			lws_sul_cancel(&c->sul_retry);
