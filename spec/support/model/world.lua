@@ -196,7 +196,7 @@ function W:new_client(k, opts)
   local cl = { k = k, g = g, owner = 100 * k + g, token_row = 1000 * k + 10 * g + 1, chans = {},
     disc = 0, connected = 0, closed = false }
   cl.c = realtime.new{ url = "http://127.0.0.1:" .. self.proxy.port, canonical = CANONICAL,
-    token = W.token(k, g, 1), reconnect = RECONNECT, ping_interval = 0.25, ping_timeout = 1.5 }
+    token = W.token(k, g, 1), reconnect = RECONNECT, ping_interval = 0.5, ping_timeout = 3 }
   cl.c:on(function(ev) o:on_client_event(self, cl, ev) end)
   for _, name in ipairs(G.CHANNELS) do
     local co = opts[name]
