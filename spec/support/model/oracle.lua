@@ -297,6 +297,21 @@ function O:close(world, cl, chs)
   if chs.ch:is_open() then self:violation(("c%d.%s: is_open() true after close()"):format(cl.k, chs.name)) end
 end
 
+-- set_token and reconnect replace a live link: the settle waits for the
+-- old socket to leave the server and for the "connected" of the new one
+function O:replacing_link(world, cl)
+  local b = self.batch
+  b.link_action[cl.k] = true
+  if cl.c:status() == "idle" then return end
+  cl.need_connected = cl.connected + 1
+  if world.server_up then
+    b.doomed = b.doomed or {}
+    for sid, sock in pairs(world.srv.by_sid) do
+      if sock.identity and world.owner(sock.identity.row_id) == cl.owner then b.doomed[sid] = true end
+    end
+  end
+end
+
 -- runs one step; returns false when it did not apply
 function O:step(world, s)
   local op = s.op
@@ -325,13 +340,13 @@ function O:step(world, s)
     self:send(world, cl, chs, op)
   elseif op == "set_token" then
     if not cl then return false end
+    self:replacing_link(world, cl)
     cl.c:set_token(world.token(cl.k, cl.g, s.t))
     cl.token_row = 1000 * cl.k + 10 * cl.g + s.t
-    self.batch.link_action[cl.k] = true
   elseif op == "reconnect" then
     if not cl then return false end
+    self:replacing_link(world, cl)
     cl.c:reconnect()
-    self.batch.link_action[cl.k] = true
   elseif op == "client_close" then
     if not cl then return false end
     self:discard_pending(world, cl, nil)
