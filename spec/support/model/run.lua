@@ -20,6 +20,7 @@ end
 function R.run(steps)
   local oracle = O.new()
   local world = W.new(oracle)
+  local skipped = {}
   local ok, err = pcall(function()
     world:setup()
     oracle:new_batch(world)
@@ -29,6 +30,7 @@ function R.run(steps)
     for _, s in ipairs(tail()) do all[#all + 1] = s end
     for i, s in ipairs(all) do
       local applied = oracle:step(world, s)
+      if i <= #steps then skipped[i] = not applied end
       if R.TRACE then io.stderr:write(("  %6.3f %s%s\n"):format(core.now(), G.describe(s), applied and "" or " (skipped)")) end
       if #oracle.violations > 0 then
         return { step = i, text = oracle.violations[1], all = oracle.violations }
@@ -40,6 +42,7 @@ function R.run(steps)
   local failure = err
   if failure then
     failure.kind = failure.text:gsub("%d+", "#")
+    failure.skipped = skipped
   end
   return failure
 end
@@ -85,6 +88,21 @@ function R.seed(seed, length)
     return false
   end, R.SHRINK_SECONDS)
   last.steps = shrunk
+  -- steps that did nothing in the last failing run (a send on a closed
+  -- channel...) go, if it still fails without them
+  local kept = {}
+  for i, s in ipairs(last.steps) do
+    if not (last.failure.skipped and last.failure.skipped[i]) then kept[#kept + 1] = s end
+  end
+  if #kept < #last.steps then
+    for _ = 1, 2 do
+      local f = R.run(kept)
+      if f and f.kind == failure.kind then
+        last = { steps = kept, failure = f }
+        break
+      end
+    end
+  end
   return report(seed, steps, failure, last, tries)
 end
 
