@@ -234,23 +234,17 @@ pop_oldest_data(xrt_client *c)
 	return it;
 }
 
-/* Moves the actions (of tag, or every one with all) to dropped, in order;
- * frees the joins and leaves of tag with them when drop_marks is set. */
+/* Moves every action to dropped, in order; joins and leaves stay. */
 static void
-take_data(xrt_client *c, int64_t tag, int all, int drop_marks,
-	  xrt_fifo *dropped)
+take_data(xrt_client *c, xrt_fifo *dropped)
 {
 	xrt_fifo keep = { NULL, NULL, 0, 0 };
 	xrt_item *it;
 
 	while ((it = xrt_fifo_pop(&c->out))) {
-		if (!all && it->a != tag) {
-			xrt_fifo_push(&keep, it);
-		} else if (it->b == XRT_FRAME_DATA) {
+		if (it->b == XRT_FRAME_DATA) {
 			c->ndata--;
 			xrt_fifo_push(dropped, it);
-		} else if (drop_marks) {
-			xrt_item_free(it);
 		} else {
 			xrt_fifo_push(&keep, it);
 		}
@@ -348,13 +342,11 @@ xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
-/* On an open link the leave goes on the stream after everything asked
- * before.  Otherwise the server holds nothing of this link: the channel's
- * frames leave the stream (its actions into dropped, to be reported), and
- * it is no longer joined at the head, so that no replay joins it. */
+/* The channel's leave goes on the stream after everything asked before,
+ * whatever the state: its queued actions are still sent, after the rejoin,
+ * before it. */
 void
-xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
-			 xrt_fifo *dropped)
+xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave)
 {
 	xrt_loop *loop = c->ep.loop;
 	xrt_item *it = xrt_item_new(XRT_WS_TEXT, leave);
@@ -365,12 +357,9 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 	it->a = tag;
 	it->b = XRT_FRAME_LEAVE;
 	pthread_mutex_lock(&loop->mu);
-	if (c->state == XRT_OPEN) {
+	if (c->state != XRT_CLOSED) {
 		wake = push_frame(c, it);
 		it = NULL;
-	} else if (c->state != XRT_CLOSED) {
-		take_data(c, tag, 0, 1, dropped);
-		xrt_buf_unref(join_remove(c, tag));
 	}
 	pthread_mutex_unlock(&loop->mu);
 	xrt_item_free(it);
@@ -383,7 +372,7 @@ void
 xrt_client_take(xrt_client *c, xrt_fifo *out)
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
-	take_data(c, 0, 1, 0, out);
+	take_data(c, out);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
 
@@ -513,6 +502,8 @@ finish_stop(xrt_client *c)
 	lws_sul_cancel(&c->sul_deadline);
 	lws_sul_cancel(&c->sul_ping);
 	c->closing = 0;
+	if (!c->restart || c->stop_final)
+		c->flush_stop = 0;	/* else the restart connects to flush */
 	if (c->stop_final) {
 		set_state(c, XRT_CLOSED);
 		xrt_ep_service_done(&c->ep);
@@ -766,25 +757,30 @@ begin_close(xrt_client *c, int code)
 void
 xrt_client_command(xrt_client *c, int kind)
 {
-	int state, pending;
+	int state, pending, queued;
 
 	/* the Lua thread moves idle or down to connecting (start()); every
 	 * other change is this thread's */
 	pthread_mutex_lock(&c->ep.loop->mu);
 	state = c->state;
 	pending = c->start_pending;
+	queued = c->ndata > 0;
 	if (kind == XCMD_START)
 		c->start_pending = 0;
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	switch (kind) {
 	case XCMD_START:
+		c->flush_stop = 0;
 		if (state == XRT_IDLE || state == XRT_DOWN ||
 		    (state == XRT_CONNECTING && pending)) {
 			c->attempt = 0;
 			connect_now(c);
-		} else if (state == XRT_STOPPING) {
+		} else if (state == XRT_STOPPING && !c->stop_final) {
+			/* reconnect once down; what is still queued waits for
+			 * that link rather than go on this closing one */
 			c->restart = 1;
+			c->no_drain = 1;
 		}
 		break;
 
@@ -792,7 +788,20 @@ xrt_client_command(xrt_client *c, int kind)
 	case XCMD_RELEASE:
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
+		if (kind == XCMD_STOP && queued &&
+		    (state == XRT_CONNECTING || state == XRT_WAITING ||
+		     (c->restart && c->no_drain))) {
+			/* actions wait that no link will write (none is up,
+			 * or the one closing for a reconnect writes no more):
+			 * connect for them, then stop once they are written
+			 * (on_writable); a reconnect under way goes on */
+			c->flush_stop = 1;
+			break;
+		}
 		c->restart = 0;
+		c->flush_stop = 0;
+		if (kind == XCMD_RELEASE && c->closing != 2)
+			c->no_drain = 0;	/* the app's close drains, as ever */
 		if (state == XRT_CONNECTING && pending) {
 			/* a shutdown before the start ran: nothing to close */
 			pthread_mutex_lock(&c->ep.loop->mu);
@@ -878,7 +887,7 @@ on_established(xrt_client *c)
 	c->write_queued = work;	/* the writer is busy exactly when there is work */
 	pthread_mutex_unlock(&c->ep.loop->mu);
 	xrt_ep_event(&c->ep, XEV_CONNECTED, 0, 0, NULL, NULL);
-	if (work)
+	if (work || c->flush_stop)
 		lws_callback_on_writable(c->wsi);
 	if (c->ping_interval_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
@@ -1085,6 +1094,13 @@ on_writable(xrt_client *c, struct lws *wsi)
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	if (!nb) {
+		if (c->flush_stop && !c->closing) {
+			/* connected only to send what was queued: done */
+			c->flush_stop = 0;
+			set_state(c, XRT_STOPPING);
+			c->our_code = 1000;
+			c->closing = 1;
+		}
 		if (c->closing == 1) {
 			/* once: lws then sends the close frame and waits for
 			 * the server's, and calls back here meanwhile */
@@ -1143,7 +1159,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 		else
 			xrt_buf_unref(frames[k]);
 	}
-	if (more || c->closing == 1)
+	if (more || c->closing == 1 || c->flush_stop)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

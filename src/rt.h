@@ -214,6 +214,7 @@ struct xrt_loop {
 	xrt_endpoint *eps;	/* under mu */
 	int shutting;		/* service: shutdown begun */
 	struct xrt_dns *dns;	/* service: resolved names (resolve.c) */
+	struct xrt_loop *next_live;	/* under live_mu (loop.c) */
 	uint64_t rng;		/* service */
 };
 
@@ -329,7 +330,8 @@ typedef struct xrt_client {
 	int rx_binary;
 	size_t rx_total;
 	int closing;		/* 1: drain, then close; 2: close frame sent */
-	int no_drain;		/* closing a link that came up after a stop */
+	int no_drain;		/* closing a link without writing more on it */
+	int flush_stop;		/* stop once the queued actions are written */
 	int in_connect, sync_failed;
 	int resolving;		/* waiting for the address of host */
 } xrt_client;
@@ -344,8 +346,7 @@ int xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		    xrt_buf **dropped);
 void xrt_client_start(xrt_client *c);
 void xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join);
-void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
-			      xrt_fifo *dropped);
+void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave);
 void xrt_client_take(xrt_client *c, xrt_fifo *out);
 void xrt_client_set_token(xrt_client *c, const char *token);
 void xrt_client_set_policy(xrt_client *c, const int *codes, int n);

@@ -474,13 +474,9 @@ function Client:_channel_closed(ch, leave)
   self._nopen = self._nopen - 1
   ch._joined_before = false
   ch._joining = false
-  local dropped = self._core:close_channel(ch._tag, leave)
-  if #dropped > 0 then
-    local frames = {}
-    for i = 1, #dropped do frames[i] = json.decode(dropped[i]) or dropped[i] end
-    self:_local(nil, self:_error(ch, ("%d queued action(s) of channel '%s' were not sent: the channel closed while offline")
-      :format(#dropped, ch.name), { dropped = frames }))
-  end
+  -- the leave follows what the channel still has queued, which is sent
+  -- first, after the rejoin when offline
+  self._core:close_channel(ch._tag, leave)
   if self._nopen == 0 then
     if self._core:state() == "open" then
       -- the socket closes at the next poll unless a channel opens first:
@@ -490,7 +486,8 @@ function Client:_channel_closed(ch, leave)
       self._core:post()
     else
       -- no link to keep: the attempt under way stops now, before it
-      -- connects (an open() right after starts a new one)
+      -- connects (an open() right after starts a new one), or, when
+      -- actions are still queued, once it has sent them
       self._core:stop()
     end
   end
@@ -563,6 +560,8 @@ end
 function Client:_on_connected()
   self._connected = true
   self._down_reported = false
+  -- a link made only to send what closed channels left queued: no news
+  if self._nopen == 0 then return 0 end
   for _, ch in pairs(self._open) do
     ch._joining = false
     if ch._joined_before and ch._history_on then ch._rejoin_history = true end
@@ -576,7 +575,7 @@ function Client:_on_closed(code, was_open, reason)
   for _, ch in pairs(self._open) do ch._joining = false end
   self._last_close = { code = code, reason = reason }
   local n = 0
-  if was_open == 1 or not self._down_reported then
+  if self._nopen > 0 and (was_open == 1 or not self._down_reported) then
     self._down_reported = true
     for _, ch in pairs(self._open) do ch._presence.stale = true end
     n = n + self:_status_event("disconnected", { code = code, reason = reason })
