@@ -20,8 +20,9 @@ G.VISITORS = 2
 
 local function channel_options(rng)
   local q = rng:pick({ "default", true, false })
-  return { presence = rng:chance(0.5), history = rng:chance(0.5),
-    queue_offline = q ~= "default" and q or nil }
+  local o = { presence = rng:chance(0.5), history = rng:chance(0.5) }
+  if q ~= "default" then o.queue_offline = q end
+  return o
 end
 
 -- G.sequence(seed, length) -> list of steps
@@ -91,6 +92,8 @@ function G.sequence(seed, length)
       elseif op == "slow" then slow = true elseif op == "fast" then slow = false
       elseif op == "server_stop" then down = true elseif op == "server_start" then down = false end
       add({ op = op })
+      -- often let the loss be seen before the app acts on a dead link
+      if op == "server_stop" and rng:chance(0.6) then add({ op = "settle" }) end
     end
   end
   return steps
