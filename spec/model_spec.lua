@@ -7,7 +7,7 @@
 -- (spec/support/model/oracle.lua says what).
 --
 --   XRT_MODEL_SEED=n        replay one seed
---   XRT_MODEL_RUNS=n        how many sequences (default 32 per Lua)
+--   XRT_MODEL_RUNS=n        how many sequences (default 60 per Lua)
 --   XRT_MODEL_STEPS=n       steps per sequence (default 30)
 --   XRT_MODEL_BASE=n        the first seed (default: from the clock)
 --   XRT_MODEL_KEEP_GOING=1  run every sequence even after a failure
@@ -44,7 +44,7 @@ describe("the model of what apps and peers observe", function()
   it("holds for seeded random sequences of app actions and network faults", function()
     local one = env_number("XRT_MODEL_SEED")
     local seconds = env_number("XRT_MODEL_SECONDS")
-    local runs = env_number("XRT_MODEL_RUNS") or 32
+    local runs = env_number("XRT_MODEL_RUNS") or 60
     local base = env_number("XRT_MODEL_BASE") or (math.floor(core.now() * 1000) % 1000000000)
     local t0 = core.now()
     -- soak: measured after a warm-up (a tenth of the time, at most a minute)
