@@ -22,6 +22,8 @@
 --     messages and the history replayed after a rejoin);
 --   * no handler runs for a closed channel or a closed client; the server
 --     never answers "not joined" to an open channel;
+--   * client:close() with the server down counts every accepted message
+--     still unsent as discarded;
 --   * status() is "connecting" right after the open() that starts the
 --     connection.
 local G = require "support.model.gen"
@@ -236,7 +238,7 @@ function O:send(world, cl, chs, kind)
     self.seq = self.seq + 1
     local s = self.seq
     local payload = { k = cl.k, ch = chs.name, s = s }
-    local m = { s = s, k = cl.k, ch = chs.name, server = 0, fragile = world.stalled or self.batch.any_fault,
+    local m = { s = s, k = cl.k, owner = cl.owner, ch = chs.name, server = 0, fragile = world.stalled or self.batch.any_fault,
       private = kind == "send_to" }
     if kind == "send_to" then
       local target = world.observer_sid and world.observer_sid[chs.name] or "nobody"
@@ -322,6 +324,7 @@ function O:step(world, s)
     if (world.gen[s.c] or 0) >= world.GENERATIONS then return false end
     cl = world:new_client(s.c, s.opts)
     if self.batch.sure_loss then self.batch.sure_loss[s.c] = nil end
+    if self.batch.start_down then self.batch.start_down[s.c] = nil end
     self.batch.start_up[s.c] = false
     self.batch.link_action[s.c] = false
     self.batch.faults[s.c] = 0
@@ -350,7 +353,21 @@ function O:step(world, s)
   elseif op == "client_close" then
     if not cl then return false end
     self:discard_pending(world, cl, nil)
-    cl.c:close()
+    local pending = 0
+    for _, m in pairs(self.msgs) do
+      -- (one in flight when the link died may be gone: not counted)
+      if m.owner == cl.owner and m.ok and m.server == 0 and not m.fragile then pending = pending + 1 end
+    end
+    local _, discarded = cl.c:close()
+    -- with the server down since the last settle, every accepted message
+    -- is still queued: close() counts each as discarded
+    local b = self.batch
+    if b.start_down and b.start_down[cl.k] and not b.any_fault and not world.server_up then
+      if type(discarded) ~= "number" or discarded < pending then
+        self:violation(("c%d:close() with the server down left %d accepted message(s) unsent but says %s discarded")
+          :format(cl.k, pending, tostring(discarded)))
+      end
+    end
     cl.closed = true
     if self.batch.sure_loss then self.batch.sure_loss[cl.k] = nil end
     for _, c in pairs(cl.chans) do
