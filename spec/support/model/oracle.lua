@@ -352,12 +352,12 @@ function O:step(world, s)
     cl.c:reconnect()
   elseif op == "client_close" then
     if not cl then return false end
-    self:discard_pending(world, cl, nil)
     local pending = 0
     for _, m in pairs(self.msgs) do
       -- (one in flight when the link died may be gone: not counted)
       if m.owner == cl.owner and m.ok and m.server == 0 and not m.fragile then pending = pending + 1 end
     end
+    self:discard_pending(world, cl, nil)
     local _, discarded = cl.c:close()
     -- with the server down since the last settle, every accepted message
     -- is still queued: close() counts each as discarded
