@@ -234,17 +234,23 @@ pop_oldest_data(xrt_client *c)
 	return it;
 }
 
-/* Moves every action to dropped, in order; joins and leaves stay. */
+/* Moves the actions (of tag, or every one with all) to dropped, in order;
+ * frees the joins and leaves of tag with them when drop_marks is set. */
 static void
-take_data(xrt_client *c, xrt_fifo *dropped)
+take_data(xrt_client *c, int64_t tag, int all, int drop_marks,
+	  xrt_fifo *dropped)
 {
 	xrt_fifo keep = { NULL, NULL, 0, 0 };
 	xrt_item *it;
 
 	while ((it = xrt_fifo_pop(&c->out))) {
-		if (it->b == XRT_FRAME_DATA) {
+		if (!all && it->a != tag) {
+			xrt_fifo_push(&keep, it);
+		} else if (it->b == XRT_FRAME_DATA) {
 			c->ndata--;
 			xrt_fifo_push(dropped, it);
+		} else if (drop_marks) {
+			xrt_item_free(it);
 		} else {
 			xrt_fifo_push(&keep, it);
 		}
@@ -342,11 +348,14 @@ xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
-/* The channel's leave goes on the stream after everything asked before,
- * whatever the state: its queued actions are still sent, after the rejoin,
- * before it. */
+/* On an open link the leave goes on the stream after everything asked
+ * before, which is sent first.  Otherwise the server holds nothing of this
+ * link: the channel's frames leave the stream (its actions into dropped,
+ * to be reported), and it is no longer joined at the head, so that no
+ * replay joins it. */
 void
-xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave)
+xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
+			 xrt_fifo *dropped)
 {
 	xrt_loop *loop = c->ep.loop;
 	xrt_item *it = xrt_item_new(XRT_WS_TEXT, leave);
@@ -357,9 +366,12 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave)
 	it->a = tag;
 	it->b = XRT_FRAME_LEAVE;
 	pthread_mutex_lock(&loop->mu);
-	if (c->state != XRT_CLOSED) {
+	if (c->state == XRT_OPEN) {
 		wake = push_frame(c, it);
 		it = NULL;
+	} else if (c->state != XRT_CLOSED) {
+		take_data(c, tag, 0, 1, dropped);
+		xrt_buf_unref(join_remove(c, tag));
 	}
 	pthread_mutex_unlock(&loop->mu);
 	xrt_item_free(it);
@@ -372,7 +384,7 @@ void
 xrt_client_take(xrt_client *c, xrt_fifo *out)
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
-	take_data(c, out);
+	take_data(c, 0, 1, 0, out);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
 
@@ -1049,6 +1061,8 @@ on_writable(xrt_client *c, struct lws *wsi)
 	int nb = 0, more, k, n, bad = 0;
 	size_t bytes = 0;
 
+	if (c->closing == 2)
+		return 0;	/* the close frame is out: the rest waits for the next link */
 	if (c->ping_pending) {
 		unsigned char ping[LWS_PRE + 1];
 
