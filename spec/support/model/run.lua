@@ -56,7 +56,8 @@ local function report(seed, steps, failure, shrunk, tries)
     :format(#shrunk.steps, #steps, tries)
   lines[#lines + 1] = G.format(shrunk.steps)
   lines[#lines + 1] = "  which fails with: " .. shrunk.failure.text
-  lines[#lines + 1] = ("replay: XRT_MODEL_SEED=%s make test LUA=lua5.4 SPEC=spec/model_spec.lua"):format(tostring(seed))
+  lines[#lines + 1] = ("replay: XRT_MODEL_SEED=%s%s make test LUA=%s SPEC=spec/model_spec.lua"):format(tostring(seed),
+    R.LENGTH ~= 30 and (" XRT_MODEL_STEPS=" .. R.LENGTH) or "", os.getenv("XRT_LUA") or "lua5.4")
   return table.concat(lines, "\n")
 end
 
