@@ -11,6 +11,9 @@
 --   XRT_MODEL_STEPS=n       steps per sequence (default 30)
 --   XRT_MODEL_BASE=n        the first seed (default: from the clock)
 --   XRT_MODEL_KEEP_GOING=1  run every sequence even after a failure
+--   XRT_MODEL_IGNORE=a,b    set aside violations containing these texts (triage:
+--                           one known defect hides the next)
+--   XRT_MODEL_TRACE=1       print each step as it runs
 --   XRT_MODEL_SECONDS=s     sequences for s seconds instead (make soak), with
 --                           the process's RSS and descriptors measured after a
 --                           warm-up and at the end (XRT_MODEL_SOAK_RSS_KIB and

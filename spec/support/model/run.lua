@@ -1,7 +1,7 @@
 -- Runs sequences against a fresh world, and on a failure shrinks it.
 local G = require "support.model.gen"
 local W = require "support.model.world"
-local O = require "support.model.oracle"
+local O = require "support.model.steps"
 local S = require "support.model.shrink"
 local core = require "xano.realtime.core"
 
