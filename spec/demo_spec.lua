@@ -34,7 +34,7 @@ describe("make demo (examples/demo.lua)", function()
     local proc, status, out, took = run()
     assert.equal(0, status, out)
     assert.is_true(took < 30, "took " .. took .. " s")
-    local port = out:match("server  listening ws://127%.0%.0%.1:(%d+)/rt/support")
+    local port = out:match("server  listening ws://127%.0%.0%.1:(%d+)/rt/local")
     assert.is_truthy(port, out)
     local restart = in_order(out, {
       "Alice   clicks the support icon: Open channel room1 (presence, history, queue offline)",
@@ -53,7 +53,7 @@ describe("make demo (examples/demo.lua)", function()
       "server  restarts: SIGTERM",
       'Alice   sends "Are you still there?"',
       "Alice   has 1 action(s) queued",
-      "server  listening ws://127.0.0.1:" .. port .. "/rt/support again (same port)",
+      "server  listening ws://127.0.0.1:" .. port .. "/rt/local again (same port)",
     })
     -- each got the event, and lost the link once, with the server's 1001
     assert.matches("Alice   got a server event: {[^\n]*shipped", out)
