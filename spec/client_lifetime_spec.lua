@@ -21,6 +21,45 @@ describe("client lifetime", function()
     H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close")
   end)
 
+  for _, parked in ipairs({ "sleeps", "waits" }) do
+    it("frees a client dropped without close() while a workflow " .. parked, function()
+      local ref = setmetatable({}, { __mode = "v" })
+      do
+        local c = realtime.new{ url = srv:base_url(), canonical = "test" }
+        local ch = c:channel("room")
+        ch:open()
+        c:workflow(function()
+          if parked == "sleeps" then realtime.sleep(1000) else ch:wait("message", 1000) end
+        end)
+        H.wait_until(function() c:poll(0); return #srv:sockets() == 1 end, "connected")
+        ref.c = c
+      end
+      for _ = 1, 4 do collectgarbage() end
+      assert.is_nil(ref.c, "the client was collected")
+      H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close")
+    end)
+  end
+
+  it("sends every frame still queued on a live link before client:close()", function()
+    local c = realtime.new{ url = srv:base_url(), canonical = "test" }
+    local ch = c:channel("room")
+    ch:open()
+    local peer = H.track(realtime.new{ url = srv:base_url(), canonical = "test" })
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    peer:channel("room"):open()
+    H.wait_until(function() c:poll(0); return #srv:members("room") == 2 and c:status() == "connected" end, "both joined")
+    for i = 1, 50 do assert.is_true(ch:send(i)) end
+    local ok, discarded = c:close()
+    assert.is_true(ok)
+    assert.equal(0, discarded)
+    H.wait_until(function() return #srv:members("room") == 1 end, "the close")
+    assert.is_true(peer:channel("room"):send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.equal(51, #got)
+    for i = 1, 50 do assert.equal(i, got[i]) end
+  end)
+
   it("stops the service thread when the last endpoint of the state goes", function()
     local c = realtime.new{ url = srv:base_url(), canonical = "test" }
     c:channel("room"):open()

@@ -1,8 +1,9 @@
 -- Queue Offline Actions: with queue_offline, every action taken while the
 -- client is not connected (send, send_to, history), backoff included, is
 -- kept in order and sent after the rejoin, joins first.  The queue is
--- bounded by queue_limit; what overflows is reported.  Without it, send
--- returns nil, "not connected".  Frames accepted but not yet written when
+-- bounded by queue_limit; what overflows is reported.  It is on unless
+-- asked off; off, send returns nil, "not connected" while offline, but
+-- an action taken while the first join is in progress is held for it.  Frames accepted but not yet written when
 -- the link drops are not lost.
 local H = require "support.helpers"
 local Proxy = require "support.proxy"
@@ -49,12 +50,35 @@ describe("Queue Offline Actions", function()
   before_each(function() port = nil; start_server() end)
   after_each(function() H.cleanup() end)
 
-  it("without it, send says not connected while offline", function()
+  it("is on by default, as in WeWeb's Open channel", function()
     local c = client()
-    local ch = c:channel("room")
+    c:set_reconnect_codes({}) -- no automatic reconnect: the send is surely offline
+    local ch = open(c, "room")
+    assert.is_true(ch:options().queue_offline)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    peer:channel("room"):open()
+    H.wait_until(function() return #srv:members("room") == 2 end, "the peer joined")
+    srv:drop(srv:members("room")[1], 1011)
+    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    assert.is_true(ch:send("while away"))
+    c:reconnect()
+    H.wait_until(function() return #got == 1 end, "the queued message at the peer")
+    assert.is_true(ch:send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.same({ "while away", "end" }, got)
+  end)
+
+  it("turned off, send says not connected while offline, but not during the first join", function()
+    local c = client()
+    local ch = c:channel("room", { queue_offline = false })
     ch:open()
-    assert.same({ nil, "not connected" }, { ch:send("too early") })
+    -- the first join is in progress: the channel is connecting, not offline
+    assert.is_true(ch:send("while connecting"))
     H.wait_until(function() return c:status() == "connected" end, "connected")
+    H.wait_until(function() return #frames >= 2 end, "the join and the held message")
+    assert.same({ "join:room", "message:while connecting" }, summary())
     srv:close()
     H.wait_until(function() return c:status() == "disconnected" end, "the loss")
     assert.same({ nil, "not connected" }, { ch:send("during backoff") })

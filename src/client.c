@@ -58,7 +58,7 @@ const int xrt_reconnect_codes[] = {
 const int xrt_nreconnect_codes =
 	(int)(sizeof(xrt_reconnect_codes) / sizeof(xrt_reconnect_codes[0]));
 
-/* ------------------------------------------------------------ Lua thread */
+/* --------------------------------------------------------------- lifetime */
 
 xrt_client *
 xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
@@ -122,6 +122,142 @@ xrt_client_destroy(xrt_client *c)
 	free(c);
 }
 
+/* ---------------------------------------------- the stream (under mu) */
+
+static int
+join_find(xrt_client *c, int64_t tag)
+{
+	int i;
+
+	for (i = 0; i < c->njoins; i++)
+		if (c->joins[i].tag == tag)
+			return i;
+	return -1;
+}
+
+/* tag is joined at the head of the stream with frame (taken); not replayed
+ * again on this link: it was just written, or the link is going away. */
+static int
+join_add(xrt_client *c, int64_t tag, xrt_buf *frame)
+{
+	int i = join_find(c, tag);
+
+	if (i >= 0) {
+		xrt_buf_unref(c->joins[i].frame);
+		c->joins[i].frame = frame;
+		return 0;
+	}
+	if (c->njoins == c->capjoins) {
+		int cap = c->capjoins ? c->capjoins * 2 : 8;
+		xrt_join *j = realloc(c->joins, sizeof(*j) * (size_t)cap);
+
+		if (!j) {
+			xrt_buf_unref(frame);
+			return -1;
+		}
+		c->joins = j;
+		c->capjoins = cap;
+	}
+	c->joins[c->njoins].tag = tag;
+	c->joins[c->njoins].frame = frame;
+	if (c->join_cursor == c->njoins)
+		c->join_cursor++;
+	c->njoins++;
+	return 0;
+}
+
+/* tag is no longer joined at the head; returns its join frame (the
+ * caller's reference), NULL when it was not joined. */
+static xrt_buf *
+join_remove(xrt_client *c, int64_t tag)
+{
+	int i = join_find(c, tag);
+	xrt_buf *f;
+
+	if (i < 0)
+		return NULL;
+	f = c->joins[i].frame;
+	memmove(c->joins + i, c->joins + i + 1,
+		sizeof(*c->joins) * (size_t)(c->njoins - i - 1));
+	c->njoins--;
+	if (i < c->join_cursor)
+		c->join_cursor--;
+	return f;
+}
+
+/* Appends a frame to the stream; wakes the writer of an open link. */
+static int
+push_frame(xrt_client *c, xrt_item *it)
+{
+	xrt_fifo_push(&c->out, it);
+	if (it->b == XRT_FRAME_DATA)
+		c->ndata++;
+	if (c->state == XRT_OPEN && !c->write_queued)
+		return c->write_queued = 1;
+	return 0;
+}
+
+static xrt_item *
+pop_frame(xrt_client *c)
+{
+	xrt_item *it = xrt_fifo_pop(&c->out);
+
+	if (it && it->b == XRT_FRAME_DATA)
+		c->ndata--;
+	return it;
+}
+
+/* Takes the oldest action off the stream (the queue is full); joins and
+ * leaves stay. */
+static xrt_item *
+pop_oldest_data(xrt_client *c)
+{
+	xrt_item *it, *prev = NULL;
+
+	for (it = c->out.head; it; prev = it, it = it->next)
+		if (it->b == XRT_FRAME_DATA)
+			break;
+	if (!it)
+		return NULL;
+	if (prev)
+		prev->next = it->next;
+	else
+		c->out.head = it->next;
+	if (c->out.tail == it)
+		c->out.tail = prev;
+	it->next = NULL;
+	c->out.count--;
+	c->out.bytes -= xrt_item_cost(it);
+	c->ndata--;
+	return it;
+}
+
+/* Moves the actions (of tag, or every one with all) to dropped, in order;
+ * frees the joins and leaves of tag with them when drop_marks is set. */
+static void
+take_data(xrt_client *c, int64_t tag, int all, int drop_marks,
+	  xrt_fifo *dropped)
+{
+	xrt_fifo keep = { NULL, NULL, 0, 0 };
+	xrt_item *it;
+
+	while ((it = xrt_fifo_pop(&c->out))) {
+		if (!all && it->a != tag) {
+			xrt_fifo_push(&keep, it);
+		} else if (it->b == XRT_FRAME_DATA) {
+			c->ndata--;
+			xrt_fifo_push(dropped, it);
+		} else if (drop_marks) {
+			xrt_item_free(it);
+		} else {
+			xrt_fifo_push(&keep, it);
+		}
+	}
+	c->out = keep;
+}
+
+/* ------------------------------------------------------------ Lua thread */
+
 int
 xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		xrt_buf **dropped)
@@ -134,6 +270,7 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 	if (!it)
 		return XSEND_FULL;
 	it->a = tag;
+	it->b = XRT_FRAME_DATA;
 	pthread_mutex_lock(&loop->mu);
 	if (c->state == XRT_CLOSED) {
 		r = XSEND_CLOSED;
@@ -141,14 +278,12 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		if (c->out.bytes + frame->len > c->send_limit && c->out.count)
 			r = XSEND_FULL;
 		else {
-			xrt_fifo_push(&c->out, it);
+			wake = push_frame(c, it);
 			it = NULL;
-			if (!c->write_queued)
-				wake = c->write_queued = 1;
 		}
 	} else if (queue) {
-		if (c->out.count >= c->queue_limit) {
-			xrt_item *old = xrt_fifo_pop(&c->out);
+		if (c->ndata >= c->queue_limit) {
+			xrt_item *old = pop_oldest_data(c);
 
 			if (old) {
 				*dropped = old->buf;
@@ -159,7 +294,7 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 			}
 		}
 		if (c->queue_limit) {
-			xrt_fifo_push(&c->out, it);
+			push_frame(c, it);
 			it = NULL;
 		} else {
 			r = XSEND_FULL;
@@ -174,69 +309,79 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 	return r;
 }
 
+/* Connects unless connected or connecting.  The state says "connecting"
+ * from here on, before the service thread runs the command. */
 void
-xrt_client_set_join(xrt_client *c, int64_t tag, xrt_buf *frame)
+xrt_client_start(xrt_client *c)
+{
+	pthread_mutex_lock(&c->ep.loop->mu);
+	if (c->state == XRT_IDLE || c->state == XRT_DOWN) {
+		c->state = XRT_CONNECTING;
+		c->start_pending = 1;
+	}
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_cmd(c->ep.loop, XCMD_START, c, 0, 0, NULL, NULL);
+}
+
+/* The channel's join goes on the stream after everything asked before. */
+void
+xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 {
 	xrt_loop *loop = c->ep.loop;
-	int i, wake = 0;
+	xrt_item *it = xrt_item_new(XRT_WS_TEXT, join);
+	int wake = 0;
 
+	if (!it)
+		return;
+	it->a = tag;
+	it->b = XRT_FRAME_JOIN;
 	pthread_mutex_lock(&loop->mu);
-	for (i = 0; i < c->njoins; i++)
-		if (c->joins[i].tag == tag)
-			break;
-	if (i < c->njoins) {
-		xrt_buf_unref(c->joins[i].frame);
-		c->joins[i].frame = frame;
-	} else {
-		if (c->njoins == c->capjoins) {
-			int cap = c->capjoins ? c->capjoins * 2 : 8;
-			xrt_join *j = realloc(c->joins, sizeof(*j) * (size_t)cap);
-
-			if (!j) {
-				pthread_mutex_unlock(&loop->mu);
-				xrt_buf_unref(frame);
-				return;
-			}
-			c->joins = j;
-			c->capjoins = cap;
-		}
-		c->joins[c->njoins].tag = tag;
-		c->joins[c->njoins].frame = frame;
-		c->njoins++;
-		/* on an open link the writer sends it next */
-		if (c->state == XRT_OPEN && !c->write_queued)
-			wake = c->write_queued = 1;
+	if (c->state != XRT_CLOSED) {
+		wake = push_frame(c, it);
+		it = NULL;
 	}
 	pthread_mutex_unlock(&loop->mu);
+	xrt_item_free(it);
 	if (wake)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
+/* On an open link the leave goes on the stream after everything asked
+ * before.  Otherwise the server holds nothing of this link: the channel's
+ * frames leave the stream (its actions into dropped, to be reported), and
+ * it is no longer joined at the head, so that no replay joins it. */
 void
-xrt_client_clear_join(xrt_client *c, int64_t tag)
+xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
+			 xrt_fifo *dropped)
 {
 	xrt_loop *loop = c->ep.loop;
-	int i;
+	xrt_item *it = xrt_item_new(XRT_WS_TEXT, leave);
+	int wake = 0;
 
+	if (!it)
+		return;
+	it->a = tag;
+	it->b = XRT_FRAME_LEAVE;
 	pthread_mutex_lock(&loop->mu);
-	for (i = 0; i < c->njoins; i++)
-		if (c->joins[i].tag == tag) {
-			xrt_buf_unref(c->joins[i].frame);
-			memmove(c->joins + i, c->joins + i + 1,
-				sizeof(*c->joins) * (size_t)(c->njoins - i - 1));
-			c->njoins--;
-			if (i < c->join_cursor)
-				c->join_cursor--;
-			break;
-		}
+	if (c->state == XRT_OPEN) {
+		wake = push_frame(c, it);
+		it = NULL;
+	} else if (c->state != XRT_CLOSED) {
+		take_data(c, tag, 0, 1, dropped);
+		xrt_buf_unref(join_remove(c, tag));
+	}
 	pthread_mutex_unlock(&loop->mu);
+	xrt_item_free(it);
+	if (wake)
+		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
+/* The actions still queued, taken off the stream. */
 void
-xrt_client_take(xrt_client *c, int64_t tag, int all, xrt_fifo *out)
+xrt_client_take(xrt_client *c, xrt_fifo *out)
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
-	xrt_fifo_take_tag(&c->out, tag, all, out);
+	take_data(c, 0, 1, 0, out);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
 
@@ -284,7 +429,7 @@ xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued, char *reason,
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
 	*s = c->stats;
-	*queued = c->out.count;
+	*queued = c->ndata;
 	snprintf(reason, reasonlen, "%s", c->last_close_reason);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
@@ -558,6 +703,7 @@ connect_now(xrt_client *c)
 	c->reason[0] = '\0';
 	c->peer_code = c->our_code = c->http_status = 0;
 	c->was_open = 0;
+	c->no_drain = 0;
 	set_state(c, XRT_CONNECTING);
 	/* the deadline covers the name lookup, the connect and the upgrade */
 	if (c->connect_timeout_us > 0)
@@ -618,11 +764,21 @@ begin_close(xrt_client *c, int code)
 void
 xrt_client_command(xrt_client *c, int kind)
 {
-	int state = c->state;	/* only this thread changes it */
+	int state, pending;
+
+	/* the Lua thread moves idle or down to connecting (start()); every
+	 * other change is this thread's */
+	pthread_mutex_lock(&c->ep.loop->mu);
+	state = c->state;
+	pending = c->start_pending;
+	if (kind == XCMD_START)
+		c->start_pending = 0;
+	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	switch (kind) {
 	case XCMD_START:
-		if (state == XRT_IDLE || state == XRT_DOWN) {
+		if (state == XRT_IDLE || state == XRT_DOWN ||
+		    (state == XRT_CONNECTING && pending)) {
 			c->attempt = 0;
 			connect_now(c);
 		} else if (state == XRT_STOPPING) {
@@ -690,6 +846,18 @@ on_established(xrt_client *c)
 	c->was_open = 1;
 	c->opened_at = c->last_rx = now;
 	c->ping_sent = 0;
+	if (c->state == XRT_STOPPING || c->restart) {
+		/* a stop or a reconnect came while connecting (its kill of the
+		 * connection does not survive the handshake): this link is
+		 * closed at once, with nothing written on it and no event */
+		c->closing = 1;
+		c->no_drain = 1;
+		lws_callback_on_writable(c->wsi);
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+				 deadline_fire, c->drain_timeout_us > 0 ?
+				 c->drain_timeout_us : 1);
+		return;
+	}
 	pthread_mutex_lock(&c->ep.loop->mu);
 	c->state = XRT_OPEN;
 	c->join_cursor = 0;
@@ -873,25 +1041,33 @@ on_writable(xrt_client *c, struct lws *wsi)
 		return 0;
 	}
 
-	/* Take a batch: join frames first, then the queue.  write_queued
+	/* Take a batch: the joins replayed after a (re)connect first, then
+	 * the stream, whose joins and leaves update what is joined at its
+	 * head as they go (undone below if the write fails).  write_queued
 	 * stays set while this writer has work, so that send() wakes the
 	 * service thread only when the writer is idle. */
 	pthread_mutex_lock(&c->ep.loop->mu);
-	while (nb < XRT_BATCH_FRAMES && (!nb || bytes < XRT_BATCH_BYTES)) {
+	while (!c->no_drain && nb < XRT_BATCH_FRAMES &&
+	       (!nb || bytes < XRT_BATCH_BYTES)) {
 		xrt_item *it = NULL;
 		xrt_buf *f;
 
-		if (c->join_cursor < c->njoins)
+		if (c->join_cursor < c->njoins) {
 			f = xrt_buf_ref(c->joins[c->join_cursor++].frame);
-		else if ((it = xrt_fifo_pop(&c->out)))
+		} else if ((it = pop_frame(c))) {
 			f = it->buf;
-		else
+			if (it->b == XRT_FRAME_JOIN)
+				join_add(c, it->a, xrt_buf_ref(f));
+			else if (it->b == XRT_FRAME_LEAVE)
+				it->buf2 = join_remove(c, it->a);
+		} else {
 			break;
+		}
 		batch[nb] = it;
 		frames[nb++] = f;
 		bytes += f->len;
 	}
-	more = c->join_cursor < c->njoins || c->out.count;
+	more = !c->no_drain && (c->join_cursor < c->njoins || c->out.count);
 	if (!more)
 		c->write_queued = 0;
 	pthread_mutex_unlock(&c->ep.loop->mu);
@@ -923,9 +1099,21 @@ on_writable(xrt_client *c, struct lws *wsi)
 	if (n < 0) {
 		/* not sent: keep the queued ones for the next connection */
 		pthread_mutex_lock(&c->ep.loop->mu);
-		for (k = nb - 1; k >= 0; k--)
-			if (batch[k])
-				xrt_fifo_push_front(&c->out, batch[k]);
+		for (k = nb - 1; k >= 0; k--) {
+			xrt_item *it = batch[k];
+
+			if (!it)
+				continue;
+			if (it->b == XRT_FRAME_JOIN) {
+				xrt_buf_unref(join_remove(c, it->a));
+			} else if (it->b == XRT_FRAME_LEAVE && it->buf2) {
+				join_add(c, it->a, it->buf2);
+				it->buf2 = NULL;
+			} else if (it->b == XRT_FRAME_DATA) {
+				c->ndata++;
+			}
+			xrt_fifo_push_front(&c->out, it);
+		}
 		pthread_mutex_unlock(&c->ep.loop->mu);
 		for (k = 0; k < nb; k++)
 			if (!batch[k])
