@@ -97,10 +97,18 @@ local function free_port()
   return tonumber(port)
 end
 
--- the variables of the parent make (LUA=... among them) and any module
--- path must not reach the commands the README gives a user
-local CLEAN_ENV = "env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u MAKEOVERRIDES -u LUA_PATH -u LUA_CPATH " ..
-  "-u LUA_PATH_5_3 -u LUA_CPATH_5_3 -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u XRT_BUILD "
+-- The commands the README gives a user run in a user's environment: none
+-- of the variables of the make running the specs (LUA=luajit, MAKEFLAGS ...)
+-- and no module path.
+local function clean_env()
+  local keep = {}
+  for _, name in ipairs({ "PATH", "HOME", "TMPDIR", "LANG", "USER" }) do
+    local v = os.getenv(name)
+    if v then keep[#keep + 1] = name .. "=" .. P.quote(v) end
+  end
+  return "env -i " .. table.concat(keep, " ") .. " "
+end
+local CLEAN_ENV = clean_env()
 
 describe("the documentation", function()
   local dir
