@@ -277,6 +277,22 @@ describe("the documentation", function()
       return out
     end
 
+    -- GitHub's anchors for the headings of a Markdown file
+    local function anchors(path)
+      local set = {}
+      local text = P.read(path)
+      if not text then return nil end
+      local infence = false
+      for line in (text .. "\n"):gmatch("(.-)\n") do
+        if line:match("^```") then infence = not infence end
+        local title = not infence and line:match("^#+%s+(.-)%s*$")
+        if title then
+          set[(title:lower():gsub("[^%w%s_%-]", ""):gsub("%s", "-"))] = true
+        end
+      end
+      return set
+    end
+
     for _, doc in ipairs(documents()) do
       it("of " .. doc .. " stay in the repository", function()
         local text = assert(P.read(doc))
@@ -287,15 +303,21 @@ describe("the documentation", function()
           local where = ("%s:%d: %s"):format(doc, l.line, t)
           if t:match("^%a[%w+.-]*:") then
             assert.matches("^https://docs%.xano%.com/", t, where .. " points outside the repository")
-          elseif not t:match("^#") then
-            local path = t:gsub("#.*$", "")
-            local full = (base == "." and path or base .. "/" .. path):gsub("/%./", "/")
-            while full:find("[^/]+/%.%./") do full = full:gsub("[^/]+/%.%./", "", 1) end
+          else
+            local path, anchor = t:match("^([^#]*)#?(.*)$")
+            local full = doc
+            if path ~= "" then
+              full = (base == "." and path or base .. "/" .. path):gsub("/%./", "/")
+              while full:find("[^/]+/%.%./") do full = full:gsub("[^/]+/%.%./", "", 1) end
+            end
             local exists = os.rename(full, full) -- true for files and directories
             if not exists and PENDING_PAGES[full] then
               pending[#pending + 1] = full
             else
               assert.is_truthy(exists, where .. " names a file that does not exist")
+              if anchor ~= "" and full:match("%.md$") then
+                assert.is_truthy(anchors(full)[anchor], where .. ": no such heading in " .. full)
+              end
             end
           end
         end
