@@ -104,6 +104,14 @@ describe("a connection that fails", function()
         "wss://x8ki-letl-twmt.n7.xano.io:443/rt/abc"))
   end)
 
+  it("with no answer at all names the host to reach", function()
+    assert.equal("no answer from 10.1.2.3:443 (connect timed out): check that this machine can "
+      .. "reach that host (network, firewall, proxy)",
+      advice.explain(1006, "connect timed out", "wss://10.1.2.3:443/rt/abc"))
+    assert.matches("^no answer from 10%.1%.2%.3:443 %(Network is unreachable%)",
+      advice.explain(1006, "Network is unreachable", "wss://10.1.2.3:443/rt/abc"))
+  end)
+
   it("keeps any other reason as the core gave it", function()
     assert.equal("upgrade refused: HTTP 503", advice.explain(503, "upgrade refused: HTTP 503", "ws://h:1/rt/c"))
     assert.equal("no pong within ping_timeout", advice.explain(1006, "no pong within ping_timeout", "ws://h:1/rt/c"))

@@ -70,6 +70,12 @@ function M.explain(code, reason, url)
     return ("could not connect to %s:%s (%s): is the server running, and is this its port? "
       .. "(the local server: make server, port 8080)"):format(host, port, reason)
   end
+  if r:find("timed out", 1, true) or (r:find("timeout", 1, true) and not r:find("pong", 1, true))
+      or r:find("unreachable", 1, true)
+      or r:find("no route", 1, true) then
+    return ("no answer from %s:%s (%s): check that this machine can reach that host (network, "
+      .. "firewall, proxy)"):format(host, port, reason)
+  end
   return reason
 end
 
