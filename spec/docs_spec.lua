@@ -71,13 +71,7 @@ local function blocks(text)
   return out
 end
 
-local function write(dir, name, text)
-  local path = dir .. "/" .. name
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local write = P.write
 
 -- The lines a script wrote that report an error nobody handled.
 local function unhandled(out)
@@ -126,10 +120,7 @@ describe("the documentation", function()
     end)
 
     local function env()
-      local path, cpath = "lua/?.lua;lua/?/init.lua;;", BUILD .. "/?.so;;"
-      return { XANO_URL = srv:base_url(), XANO_CANONICAL = "local",
-        LUA_PATH = path, LUA_CPATH = cpath, LUA_PATH_5_3 = path, LUA_CPATH_5_3 = cpath,
-        LUA_PATH_5_4 = path, LUA_CPATH_5_4 = cpath }
+      return P.module_env(BUILD, { XANO_URL = srv:base_url(), XANO_CANONICAL = "local" })
     end
 
     -- Runs a script to its end, within the deadline; returns its output.

@@ -55,19 +55,10 @@ describe("the host snippets of docs/hosts.md", function()
     P.rmdir(dir)
   end)
 
-  local function write(name, text)
-    local path = dir .. "/" .. name
-    local f = assert(io.open(path, "w"))
-    f:write(text)
-    f:close()
-    return path
-  end
+  local function write(name, text) return P.write(dir, name, text) end
 
   local function env()
-    local path, cpath = "lua/?.lua;lua/?/init.lua;;", BUILD .. "/?.so;;"
-    return { XANO_URL = srv:base_url(), XANO_CANONICAL = "local",
-      LUA_PATH = path, LUA_CPATH = cpath, LUA_PATH_5_3 = path, LUA_CPATH_5_3 = cpath,
-      LUA_PATH_5_4 = path, LUA_CPATH_5_4 = cpath }
+    return P.module_env(BUILD, { XANO_URL = srv:base_url(), XANO_CANONICAL = "local" })
   end
 
   -- Runs argv to its end while the server runs; returns its output.
