@@ -113,4 +113,4 @@ end)
 local code = app:run()
 local t = app:elapsed()
 app:log("sent %d positions in %.1f s (%.1f per second); received %d", sent, t, sent / t, received)
-os.exit(code)
+os.exit(code, true) -- closing the state lets the client send what it still holds

@@ -54,4 +54,4 @@ client:on("error", function(ev) app:log("error: %s", ev.payload.message) end)
 
 local code = app:run()
 app:log("%d update(s) received", #app.vars.updates)
-os.exit(code)
+os.exit(code, true) -- closing the state lets the client send what it still holds

@@ -100,4 +100,4 @@ end)
 
 local code = app:run()
 app:log("disconnected events received: %d", disconnected_events)
-os.exit(code)
+os.exit(code, true) -- closing the state lets the client send what it still holds

@@ -97,4 +97,4 @@ end)
 
 local code = app:run()
 app:log("* bye")
-os.exit(code)
+os.exit(code, true) -- closing the state lets the client send what it still holds

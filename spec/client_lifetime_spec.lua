@@ -63,6 +63,39 @@ describe("client lifetime", function()
     for i = 1, 50 do assert.equal(i, got[i]) end
   end)
 
+  it("sends what client:close() left queued even when the process exits at once", function()
+    -- os.exit(0) does not close the Lua state: only the core's exit hook
+    -- can wait for the service thread to write what close() accepted
+    local P = require "support.proc"
+    local dir = P.tmpdir("exit")
+    local script = dir .. "/client.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(("package.path = %q .. package.path; package.cpath = %q .. package.cpath\n")
+      :format(package.path .. ";", package.cpath .. ";"))
+    f:write([[
+      local realtime = require "xano.realtime"
+      local core = require "xano.realtime.core"
+      local c = realtime.new{ url = arg[1], canonical = "test" }
+      local ch = c:channel("room")
+      ch:open()
+      local deadline = core.now() + 5
+      repeat c:poll(0.02) until c:status() == "connected" or core.now() > deadline
+      for i = 1, 200 do ch:send(i) end
+      c:close()
+      os.exit(0)
+    ]])
+    f:close()
+    local got = {}
+    srv.hooks.frame = function(_, fr) if fr.action == "message" then got[#got + 1] = fr.payload end end
+    local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", script, srv:base_url() }, { dir = dir })
+    H.track({ close = function() proc:kill(); P.rmdir(dir) end })
+    H.wait_until(function() return proc:exited() end, "the child to exit")
+    assert.equal(0, proc:status(), proc:output())
+    H.wait_until(function() return #srv:sockets() == 0 end, "its socket to close")
+    assert.equal(200, #got)
+    for i = 1, 200 do assert.equal(i, got[i]) end
+  end)
+
   it("stops the service thread when the last endpoint of the state goes", function()
     local c = realtime.new{ url = srv:base_url(), canonical = "test" }
     c:channel("room"):open()

@@ -4,8 +4,10 @@
  * Owns the connection's state machine on the service thread: connect (the
  * token travels as the only subprotocol), reconnect after an unexpected
  * loss with capped full-jitter backoff and a close-code policy, WebSocket
- * pings that find a dead link, the join frames replayed first after every
- * (re)connect, and the outgoing queue that keeps frames across outages.
+ * pings that find a dead link, and the outgoing stream: one FIFO of joins,
+ * leaves and actions in the order the app asked for them, kept across
+ * outages, with the joins of the channels joined at its head replayed
+ * first after every (re)connect (see xrt_join in rt.h).
  * The Lua thread reaches it only through the functions marked "Lua thread",
  * which take the loop mutex, and through commands.
  */
@@ -347,9 +349,10 @@ xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 }
 
 /* On an open link the leave goes on the stream after everything asked
- * before.  Otherwise the server holds nothing of this link: the channel's
- * frames leave the stream (its actions into dropped, to be reported), and
- * it is no longer joined at the head, so that no replay joins it. */
+ * before, which is sent first.  Otherwise the server holds nothing of this
+ * link: the channel's frames leave the stream (its actions into dropped,
+ * to be reported), and it is no longer joined at the head, so that no
+ * replay joins it. */
 void
 xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 			 xrt_fifo *dropped)
@@ -511,6 +514,8 @@ finish_stop(xrt_client *c)
 	lws_sul_cancel(&c->sul_deadline);
 	lws_sul_cancel(&c->sul_ping);
 	c->closing = 0;
+	if (!c->restart || c->stop_final)
+		c->flush_stop = 0;	/* else the restart connects to flush */
 	if (c->stop_final) {
 		set_state(c, XRT_CLOSED);
 		xrt_ep_service_done(&c->ep);
@@ -764,25 +769,30 @@ begin_close(xrt_client *c, int code)
 void
 xrt_client_command(xrt_client *c, int kind)
 {
-	int state, pending;
+	int state, pending, queued;
 
 	/* the Lua thread moves idle or down to connecting (start()); every
 	 * other change is this thread's */
 	pthread_mutex_lock(&c->ep.loop->mu);
 	state = c->state;
 	pending = c->start_pending;
+	queued = c->ndata > 0;
 	if (kind == XCMD_START)
 		c->start_pending = 0;
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	switch (kind) {
 	case XCMD_START:
+		c->flush_stop = 0;
 		if (state == XRT_IDLE || state == XRT_DOWN ||
 		    (state == XRT_CONNECTING && pending)) {
 			c->attempt = 0;
 			connect_now(c);
-		} else if (state == XRT_STOPPING) {
+		} else if (state == XRT_STOPPING && !c->stop_final) {
+			/* reconnect once down; what is still queued waits for
+			 * that link rather than go on this closing one */
 			c->restart = 1;
+			c->no_drain = 1;
 		}
 		break;
 
@@ -790,8 +800,27 @@ xrt_client_command(xrt_client *c, int kind)
 	case XCMD_RELEASE:
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
+		if (kind == XCMD_STOP && queued &&
+		    (state == XRT_CONNECTING || state == XRT_WAITING ||
+		     (c->restart && c->no_drain))) {
+			/* actions wait that no link will write (none is up,
+			 * or the one closing for a reconnect writes no more):
+			 * connect for them, then stop once they are written
+			 * (on_writable); a reconnect under way goes on */
+			c->flush_stop = 1;
+			break;
+		}
 		c->restart = 0;
-		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+		c->flush_stop = 0;
+		if (kind == XCMD_RELEASE && c->closing != 2)
+			c->no_drain = 0;	/* the app's close drains, as ever */
+		if (state == XRT_CONNECTING && pending) {
+			/* a shutdown before the start ran: nothing to close */
+			pthread_mutex_lock(&c->ep.loop->mu);
+			c->start_pending = 0;
+			pthread_mutex_unlock(&c->ep.loop->mu);
+			finish_stop(c);
+		} else if (state == XRT_OPEN || state == XRT_CONNECTING) {
 			set_state(c, XRT_STOPPING);
 			begin_close(c, 1000);
 		} else if (state == XRT_STOPPING) {
@@ -803,7 +832,11 @@ xrt_client_command(xrt_client *c, int kind)
 
 	case XCMD_RECONNECT:
 		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+			/* nothing more is written on this link: what is still
+			 * queued goes on the next one, after the rejoin, rather
+			 * than just before a close that may lose it */
 			c->restart = 1;
+			c->no_drain = 1;
 			begin_close(c, 4000);
 		} else if (state == XRT_WAITING) {
 			lws_sul_cancel(&c->sul_retry);
@@ -866,7 +899,7 @@ on_established(xrt_client *c)
 	c->write_queued = work;	/* the writer is busy exactly when there is work */
 	pthread_mutex_unlock(&c->ep.loop->mu);
 	xrt_ep_event(&c->ep, XEV_CONNECTED, 0, 0, NULL, NULL);
-	if (work)
+	if (work || c->flush_stop)
 		lws_callback_on_writable(c->wsi);
 	if (c->ping_interval_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
@@ -1028,6 +1061,8 @@ on_writable(xrt_client *c, struct lws *wsi)
 	int nb = 0, more, k, n, bad = 0;
 	size_t bytes = 0;
 
+	if (c->closing == 2)
+		return 0;	/* the close frame is out: the rest waits for the next link */
 	if (c->ping_pending) {
 		unsigned char ping[LWS_PRE + 1];
 
@@ -1073,6 +1108,13 @@ on_writable(xrt_client *c, struct lws *wsi)
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	if (!nb) {
+		if (c->flush_stop && !c->closing) {
+			/* connected only to send what was queued: done */
+			c->flush_stop = 0;
+			set_state(c, XRT_STOPPING);
+			c->our_code = 1000;
+			c->closing = 1;
+		}
 		if (c->closing == 1) {
 			/* once: lws then sends the close frame and waits for
 			 * the server's, and calls back here meanwhile */
@@ -1131,7 +1173,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 		else
 			xrt_buf_unref(frames[k]);
 	}
-	if (more || c->closing == 1)
+	if (more || c->closing == 1 || c->flush_stop)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

@@ -214,6 +214,7 @@ struct xrt_loop {
 	xrt_endpoint *eps;	/* under mu */
 	int shutting;		/* service: shutdown begun */
 	struct xrt_dns *dns;	/* service: resolved names (resolve.c) */
+	struct xrt_loop *next_live;	/* under live_mu (loop.c) */
 	uint64_t rng;		/* service */
 };
 
@@ -329,7 +330,8 @@ typedef struct xrt_client {
 	int rx_binary;
 	size_t rx_total;
 	int closing;		/* 1: drain, then close; 2: close frame sent */
-	int no_drain;		/* closing a link that came up after a stop */
+	int no_drain;		/* closing a link without writing more on it */
+	int flush_stop;		/* stop once the queued actions are written */
 	int in_connect, sync_failed;
 	int resolving;		/* waiting for the address of host */
 } xrt_client;

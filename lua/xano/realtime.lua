@@ -358,8 +358,9 @@ local STATUS = {
 function Client:status()
   if self._closed then return "closed" end
   local st = self._core:state()
-  -- a channel opened while the last close winds down: it reconnects
-  if st == "stopping" and self._nopen > 0 then return "connecting" end
+  -- a channel is open, so a start is under way: the one that reconnects
+  -- once the last close has wound down, or one the core has yet to run
+  if (st == "stopping" or st == "idle") and self._nopen > 0 then return "connecting" end
   return STATUS[st]
 end
 
@@ -491,7 +492,9 @@ function Client:_channel_closed(ch, leave)
       self._core:post()
     else
       -- no link to keep: the attempt under way stops now, before it
-      -- connects (an open() right after starts a new one)
+      -- connects (an open() right after starts a new one), or, when
+      -- actions accepted on a live link are still queued, once it has
+      -- sent them
       self._core:stop()
     end
   end
@@ -564,6 +567,8 @@ end
 function Client:_on_connected()
   self._connected = true
   self._down_reported = false
+  -- a link made only to send what closed channels left queued: no news
+  if self._nopen == 0 then return 0 end
   for _, ch in pairs(self._open) do
     ch._joining = false
     if ch._joined_before and ch._history_on then ch._rejoin_history = true end
@@ -579,8 +584,8 @@ function Client:_on_closed(code, was_open, reason)
   local n = 0
   -- an attempt that failed says why in words that name the fix
   if was_open ~= 1 then reason = advice.explain(code, reason, self._url) end
-  local first_failure = was_open ~= 1 and not self._down_reported
-  if was_open == 1 or not self._down_reported then
+  local first_failure = self._nopen > 0 and was_open ~= 1 and not self._down_reported
+  if self._nopen > 0 and (was_open == 1 or not self._down_reported) then
     self._down_reported = true
     for _, ch in pairs(self._open) do ch._presence.stale = true end
     n = n + self:_status_event("disconnected", { code = code, reason = reason })

@@ -1,7 +1,8 @@
 --- A channel of a client: WeWeb's Open channel / Close channel / Send
 --- message / Request history / Get presence, and the channel's triggers.
---- Channels share their client's one socket; the C core keeps each open
---- channel's join frame and replays it first after every reconnect.
+--- Channels share their client's one socket; the C core sends each
+--- channel's join, actions and leave in the order they were asked for, and
+--- replays the joins of the open channels first after every reconnect.
 local json = require "xano.realtime.json"
 local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
