@@ -8,6 +8,15 @@
 #   make embed           the game-loop host of examples/embed (Lua 5.4)
 #   make check           strict build (-Werror), then the specs
 #   make demo            the support-chat story on the bundled server
+#   eval "$(make env)"   use this checkout from any folder: builds the core if
+#                        needed (messages on stderr), then prints the exports of
+#                        LUA_PATH_5_4 / LUA_CPATH_5_4 (LUA=lua5.3: the _5_3 pair;
+#                        lua5.1, luajit: LUA_PATH / LUA_CPATH) and PATH (bin/),
+#                        so that "lua5.4 my.lua" finds xano.realtime
+#   make server          the bundled server in the foreground, configured by
+#                        examples/server-config.lua: ws://127.0.0.1:8080/rt/local
+#                        (PORT=9000 for another port; ADMIN_KEY=k turns on the
+#                        server console); Ctrl-C stops it
 #   make bench           benchmarks vs the JS SDK and raw libwebsockets (bench/README.md)
 #   make deps            install what is missing from Debian (as root)
 #   make sanitize        the specs on an ASan + UBSan build (see "C hygiene" below)
@@ -145,6 +154,25 @@ demo:
 
 deps:
 	bash .ci/deps
+
+# make env: the checkout's lua/ and build, for the Lua of LUA only (each
+# Lua reads its versioned variables first, so a 5.4 build never reaches
+# LuaJIT).  Everything but the export lines goes to stderr: the output is
+# meant for eval.
+CHECKOUT    := $(abspath .)
+ENV_SUFFIX  := $(if $(filter 5.1,$(LUA_VERSION)),,_$(subst .,_,$(LUA_VERSION)))
+env:
+	@$(MAKE) --no-print-directory -s all >&2
+	@echo "export LUA_PATH$(ENV_SUFFIX)='$(CHECKOUT)/lua/?.lua;$(CHECKOUT)/lua/?/init.lua;;'"
+	@echo "export LUA_CPATH$(ENV_SUFFIX)='$(abspath $(BUILD))/?.so;;'"
+	@echo "export PATH='$(CHECKOUT)/bin':\"\$$PATH\""
+
+# make server: what the README's quickstart connects to.
+PORT        ?= 8080
+SERVER_CONFIG ?= examples/server-config.lua
+server: all
+	@XRT_BUILD=$(BUILD) exec $(LUA) bin/xano-realtime-server --port $(PORT) --config $(SERVER_CONFIG) \
+	  $(if $(ADMIN_KEY),--admin-key '$(ADMIN_KEY)')
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/xano/realtime $(DESTDIR)$(INST_LUADIR)/xano/realtime \
@@ -294,5 +322,5 @@ mutants:
 clean:
 	rm -rf build
 
-.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz mutants \
-	console-screenshot soak
+.PHONY: bench all test check demo deps env server install clean embed hosts sanitize tsan valgrind fuzz \
+	mutants console-screenshot soak

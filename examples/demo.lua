@@ -40,7 +40,7 @@ do
   if arg and arg[i] then interpreter = arg[i] end
 end
 local SERVER = page.dir .. "/../bin/xano-realtime-server"
-local CONFIG = page.dir .. "/support-server.lua"
+local CONFIG = page.dir .. "/server-config.lua"
 local ADMIN_KEY = core.random_hex(8)
 local ERRLOG = os.tmpname()
 
@@ -144,7 +144,7 @@ end
 -- ("On realtime - all events") and to p.got.
 local function person(name, token, base)
   local p = { name = name, got = {}, statuses = {}, vars = { myStatus = "disconnected" } }
-  p.client = realtime.new{ url = base, canonical = "support", token = token,
+  p.client = realtime.new{ url = base, canonical = "local", token = token,
                            reconnect = { initial = 0.2, max = 1 } }
   p.room = p.client:channel("room1", { presence = true, history = true, queue_offline = true })
   p.names = {}
@@ -233,7 +233,7 @@ local function story()
   print("(times are seconds since the start; each line says who did or got what)")
   print()
   srv = start_server(0)
-  say("server", "%s (config %s)", srv.ready, "examples/support-server.lua")
+  say("server", "%s (config %s)", srv.ready, "examples/server-config.lua")
 
   local alice = person("Alice", "alice-token", srv.base)
   local bob = person("Bob", nil, srv.base)

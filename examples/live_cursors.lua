@@ -15,7 +15,7 @@
 -- second the page prints the cursors it shows.
 --
 -- Against the bundled server (run two of them):
---   bin/xano-realtime-server --port 8080 &
+--   make server                 # in another terminal: ws://127.0.0.1:8080/rt/local
 --   lua5.4 examples/live_cursors.lua --name Ann --seconds 10 &
 --   lua5.4 examples/live_cursors.lua --name Bob --seconds 10
 package.path = ((arg and arg[0] or ""):match("^(.*)[/\\]") or ".") .. "/?.lua;" .. package.path

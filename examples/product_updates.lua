@@ -8,9 +8,9 @@
 --   On realtime - connection status -> myStatus
 --
 -- Against the bundled server:
---   bin/xano-realtime-server --port 8080 --admin-key secret &
+--   make server                 # in another terminal: ws://127.0.0.1:8080/rt/local
 --   lua5.4 examples/product_updates.lua --seconds 60 &
---   curl -H 'X-Admin-Key: secret' -d '{"channel":"product-updates",
+--   curl -H 'X-Admin-Key: change-me' -d '{"channel":"product-updates",
 --        "data":{"title":"Dark mode","version":"2.4"}}' http://127.0.0.1:8080/event
 -- Headless, bounded: --seconds 10 --script "await updates=2; quit"
 package.path = ((arg and arg[0] or ""):match("^(.*)[/\\]") or ".") .. "/?.lua;" .. package.path

@@ -1,13 +1,16 @@
--- An example config for bin/xano-realtime-server (and server.start{
--- config_file = ...}).  It uses every key; the README ("The local server") explains them.
+-- The config of "make server", the server the quickstart, the examples,
+-- the demo and the documentation's snippets talk to (and an example for
+-- server.start{ config_file = ... }).  It uses every key; docs/server.md
+-- explains them.
 --
---   bin/xano-realtime-server --port 8080 --config examples/server-config.lua
+--   make server        (bin/xano-realtime-server --port 8080 --config examples/server-config.lua)
 --
--- Clients connect to ws://127.0.0.1:8080/rt/demo, with one of the tokens
--- below as the WebSocket subprotocol (realtimeAuthToken in the JS SDK),
--- or with no token as anonymous clients.
+-- Clients connect to ws://127.0.0.1:8080/rt/local (url = "http://127.0.0.1:8080",
+-- canonical = "local"), with one of the tokens below as the WebSocket
+-- subprotocol (realtimeAuthToken in the JS SDK), or with no token as
+-- anonymous clients.
 return {
-  canonical = "demo",              -- the path is /rt/demo
+  canonical = "local",             -- the path is /rt/local, the server's default too
   admin_key = "change-me",         -- POST /event needs X-Admin-Key: change-me
   max_frame = 65536,               -- larger client frames: close 1009
   unknown_token = "anonymous",     -- or "refuse": HTTP 401 at the upgrade
@@ -24,7 +27,23 @@ return {
   -- permission rows, as in Xano's Realtime settings; a channel that
   -- matches no row is refused with "unknown channel"
   channels = {
-    { -- an open lobby: anyone may join, talk and see who is there
+    { -- the quickstart's and the support chat's room: anyone may come in,
+      -- talk, and see who is there
+      pattern = "room1",
+      anonymous_clients = true,
+      presence = true,
+      public_messaging = true,
+      private_messaging = true,
+      message_history = 100,
+    },
+    { -- the channels of the other examples, open to all as room1 is
+      pattern = "mousemove",              -- examples/live_cursors.lua
+      message_history = 0,
+    },
+    { pattern = "product-updates" },      -- examples/product_updates.lua
+    { pattern = "terminal-chat" },        -- examples/terminal_chat.lua
+    { pattern = "game" },                 -- examples/embed/game.lua
+    { -- an open lobby (the OpenResty example's channel)
       pattern = "lobby",
       anonymous_clients = true,
       presence = true,
@@ -63,7 +82,7 @@ return {
     },
   },
 
-  -- replace any error message (names: the README, "The local server")
+  -- replace any error message (names: docs/server.md)
   errors = {
     unknown_channel = "unknown channel",
     not_joined = "join the channel first",

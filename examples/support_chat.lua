@@ -14,7 +14,7 @@
 -- disconnected events it receives and prints the count when it closes.
 --
 -- Against the bundled server:
---   bin/xano-realtime-server --port 8080 &
+--   make server                 # in another terminal: ws://127.0.0.1:8080/rt/local
 --   lua5.4 examples/support_chat.lua --name Ann
 --   then type "/click support-icon", some text, "/click leave-room", "/quit".
 -- Headless, bounded:

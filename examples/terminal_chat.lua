@@ -13,7 +13,7 @@
 -- Presence lists sockets, not names (anonymous clients carry none), so
 -- the clients introduce themselves with private messages.
 --
---   bin/xano-realtime-server --port 8080 &
+--   make server                 # in another terminal: ws://127.0.0.1:8080/rt/local
 --   lua5.4 examples/terminal_chat.lua --name Ann     # in one terminal
 --   lua5.4 examples/terminal_chat.lua --name Bob     # in another
 -- Type /quit (or Ctrl-D) to leave.  Bounded: --seconds N, --script "say hi; wait 1; quit".

@@ -53,6 +53,7 @@ build = {
       libdirs = { "$(LIBWEBSOCKETS_LIBDIR)", "$(OPENSSL_LIBDIR)" },
     },
     ["xano.realtime"] = "lua/xano/realtime.lua",
+    ["xano.realtime.advice"] = "lua/xano/realtime/advice.lua",
     ["xano.realtime.channel"] = "lua/xano/realtime/channel.lua",
     ["xano.realtime.compat"] = "lua/xano/realtime/compat.lua",
     ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",

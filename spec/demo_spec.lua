@@ -33,7 +33,7 @@ describe("make demo (examples/demo.lua)", function()
   it("tells the support-chat story and exits 0 within a minute", function()
     local proc, status, out = run() -- run() gives it 60 s
     assert.equal(0, status, out)
-    local port = out:match("server  listening ws://127%.0%.0%.1:(%d+)/rt/support")
+    local port = out:match("server  listening ws://127%.0%.0%.1:(%d+)/rt/local")
     assert.is_truthy(port, out)
     local restart = in_order(out, {
       "Alice   clicks the support icon: Open channel room1 (presence, history, queue offline)",
@@ -52,7 +52,7 @@ describe("make demo (examples/demo.lua)", function()
       "server  restarts: SIGTERM",
       'Alice   sends "Are you still there?"',
       "Alice   has 1 action(s) queued",
-      "server  listening ws://127.0.0.1:" .. port .. "/rt/support again (same port)",
+      "server  listening ws://127.0.0.1:" .. port .. "/rt/local again (same port)",
     })
     -- each got the event, and lost the link once, with the server's 1001
     assert.matches("Alice   got a server event: {[^\n]*shipped", out)

@@ -13,7 +13,7 @@
 -- reaching the server exactly once and in order, counted on the server
 -- (hooks.frame, or the server's own history for the separate process).
 -- Frames already written to a socket that dies are delivered at most once
--- (the README, "Delivery guarantees"); the specs check that too, no more.
+-- (docs/client.md, "Delivery guarantees"); the specs check that too, no more.
 local H = require "support.helpers"
 local Proxy = require "support.proxy"
 local core = require "xano.realtime.core"

@@ -1,6 +1,6 @@
 -- A server that sends faster than the app polls.  The client keeps at most
 -- in_limit bytes of events waiting for the app (payload plus what each
--- event costs in memory, the README, "Delivery guarantees"); past that it stops reading
+-- event costs in memory, docs/client.md, "Delivery guarantees"); past that it stops reading
 -- the socket (TCP pushes back on the server) and says so once, with an
 -- "error" event of kind "reading_paused"; it reads on once the app has
 -- polled the backlog down to half the limit.  Nothing is lost: every frame

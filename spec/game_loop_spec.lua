@@ -2,7 +2,7 @@
 -- a fixed 60 Hz frame loop that calls client:poll(0) once a frame, through
 -- a session in which the server goes down and comes back.  The host
 -- measures its worst frame; the figures go to build/reports/ and the
--- README, never into an assertion (speed is measured, not asserted).
+-- docs/hosts.md, never into an assertion (speed is measured, not asserted).
 local H = require "support.helpers"
 local P = require "support.proc"
 local server = require "xano.realtime.server"

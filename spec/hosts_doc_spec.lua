@@ -1,5 +1,6 @@
--- The README's "Running inside a host": every snippet marked "<!-- snippet: NAME -->" runs here
--- exactly as the document shows it, against the local server: the plain
+-- docs/hosts.md, "Running inside a host": every snippet marked "<!-- snippet: NAME -->" runs
+-- here exactly as the page shows it, against the local server configured as make server
+-- configures it (examples/server-config.lua, so the snippets' channels must exist): the plain
 -- script, luv and cqueues with the Lua under test, the game script in the
 -- game-loop host, the nginx part in nginx.
 local H = require "support.helpers"
@@ -12,7 +13,7 @@ local BUILD = os.getenv("XRT_BUILD") or "build/5.4"
 local HOST = os.getenv("XRT_HOST") or "build/embed/xrt-host"
 
 local function snippets()
-  local text = assert(P.read("README.md"), "README.md missing")
+  local text = assert(P.read("docs/hosts.md"), "docs/hosts.md missing")
   local t = {}
   for name, lang, body in text:gmatch("<!%-%- snippet: ([%w_-]+) %-%->\n```(%w+)\n(.-\n)```") do
     t[name] = { lang = lang, body = body }
@@ -38,12 +39,12 @@ uwsgi_temp_path temp/uwsgi;
 scgi_temp_path temp/scgi;
 ]]
 
-describe("the README's host snippets", function()
+describe("the host snippets of docs/hosts.md", function()
   local srv, proc, ng, dir
   local doc = snippets()
 
   before_each(function()
-    srv = H.track(assert(server.start{ port = 0, canonical = "test" }))
+    srv = H.track(assert(server.start{ port = 0, config_file = "examples/server-config.lua" }))
     dir = P.tmpdir("doc")
   end)
   after_each(function()
@@ -54,19 +55,10 @@ describe("the README's host snippets", function()
     P.rmdir(dir)
   end)
 
-  local function write(name, text)
-    local path = dir .. "/" .. name
-    local f = assert(io.open(path, "w"))
-    f:write(text)
-    f:close()
-    return path
-  end
+  local function write(name, text) return P.write(dir, name, text) end
 
   local function env()
-    local path, cpath = "lua/?.lua;lua/?/init.lua;;", BUILD .. "/?.so;;"
-    return { XANO_URL = srv:base_url(), XANO_CANONICAL = "test",
-      LUA_PATH = path, LUA_CPATH = cpath, LUA_PATH_5_3 = path, LUA_CPATH_5_3 = cpath,
-      LUA_PATH_5_4 = path, LUA_CPATH_5_4 = cpath }
+    return P.module_env(BUILD, { XANO_URL = srv:base_url(), XANO_CANONICAL = "local" })
   end
 
   -- Runs argv to its end while the server runs; returns its output.

@@ -1,7 +1,7 @@
 -- Interop: the official @xano/js-sdk 3.0.1, unmodified, run under Node
 -- (spec/support/sdk/run.js), against the local server started in-process.
 -- One Node process per SDK client: the SDK's socket is a process-wide
--- singleton (reference A.4).  Absence is always checked against a later
+-- singleton.  Absence is always checked against a later
 -- positive marker, never by waiting "a while".
 local server = require "xano.realtime.server"
 local SDK = require "support.sdk"

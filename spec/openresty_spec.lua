@@ -76,10 +76,10 @@ describe("OpenResty (examples/openresty)", function()
   end)
 
   local function start_server(port)
-    srv = H.track(assert(server.start{ port = port or 0, canonical = "test" }))
+    srv = H.track(assert(server.start{ port = port or 0, canonical = "local" }))
     return srv
   end
-  local function members() return #srv:members("nginx") end
+  local function members() return #srv:members("lobby") end
 
   it("sends and receives through the local server, also after it restarts", function()
     start_server()

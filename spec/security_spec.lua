@@ -65,13 +65,13 @@ describe("the token", function()
     assert.matches("\ndone\n$", out)
 
     -- the token was really presented, and refused; the good one accepted
-    assert.matches("event error [^\n]*code=401;[^\n]*upgrade refused: HTTP 401", out)
+    assert.matches("event error [^\n]*code=401;[^\n]*the server refused the realtime token %(HTTP 401%)", out)
     assert.matches("event connection_status [^\n]*code=401;", out)
     assert.matches("stats a [^\n]*last_close_reason=upgrade refused: HTTP 401;", out)
     assert.matches("set_token error [^\n]*bad argument #1 to 'set_token'", out)
     assert.matches("new error [^\n]*bad option 'token'", out)
     assert.matches("status after the good token connected", out)
-    assert.matches("xano.realtime: upgrade refused: HTTP 401", err) -- the unhandled errors went here
+    assert.matches("xano.realtime: the server refused the realtime token %(HTTP 401%)", err) -- the unhandled errors went here
     -- libwebsockets logged at every level set_log_level allows
     assert.matches("%] N: ", err)
     assert.matches("%] I: ", err)

@@ -42,7 +42,7 @@ describe("server config", function()
       assert.is_true(row_keys[k] == true, k)
     end
     local srv = start{ config_file = "examples/server-config.lua" }
-    assert.equal("ws://127.0.0.1:" .. srv.port .. "/rt/demo", srv:url())
+    assert.equal("ws://127.0.0.1:" .. srv.port .. "/rt/local", srv:url())
     local bob = RC.open(srv, { token = "bob-token" })
     bob:join("support/17", { presence = true })
     assert.same({ name = "Bob" }, bob:expect("presence_full", "support/17").payload.presence[1].extras)

@@ -26,7 +26,7 @@ end
 
 local client = realtime.new{
   url = url,
-  canonical = canonical or "test",
+  canonical = canonical or "local",
   reconnect = { initial = 0.05, max = 0.5 },
 }
 local room = client:channel("game", { queue_offline = true })

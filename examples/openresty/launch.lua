@@ -1,8 +1,11 @@
 -- launch: runs the OpenResty example (nginx.conf + realtime_worker.lua) on
 -- 127.0.0.1 with a prefix directory of its own.
 --
---   lua5.4 examples/openresty/launch.lua --url http://127.0.0.1:8080 \
---       [--canonical NAME] [--channel NAME] [--workers N] [--prefix DIR]
+--   lua5.4 examples/openresty/launch.lua [--url URL] [--canonical NAME]
+--       [--channel NAME] [--workers N] [--prefix DIR]
+--
+-- The defaults are those of "make server": --url http://127.0.0.1:8080,
+-- --canonical local, --channel lobby.
 --
 -- prints the base URL of nginx and the command that stops it.  The specs
 -- use it as a module: require "launch" (with examples/openresty/ on
@@ -83,8 +86,8 @@ function M.prepare(o)
     ROOT = M.ROOT, NGINX_MODULES = M.MODULES, PORT = port,
     WORKERS = o.workers or 2,
     XANO_URL = o.url or "http://127.0.0.1:8080",
-    CANONICAL = o.canonical or "test",
-    CHANNEL = o.channel or "nginx",
+    CANONICAL = o.canonical or "local",
+    CHANNEL = o.channel or "lobby",
     -- workers run as whoever starts nginx, so that they can read the
     -- checkout (as root nginx would switch them to nobody otherwise)
     USER_DIRECTIVE = sh("test \"$(id -u)\" = 0") and "user root;" or "",

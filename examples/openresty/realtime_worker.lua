@@ -62,7 +62,7 @@ function M.start(opts)
   -- queue_offline: what /send accepts while the link is down goes out
   -- after the rejoin; history: a worker that rejoins late still gets what
   -- was said meanwhile (the client drops what it already had)
-  room = client:channel(opts.channel or "nginx", { queue_offline = true, history = true })
+  room = client:channel(opts.channel or "lobby", { queue_offline = true, history = true })
   local function keep(payload)
     seq = seq + 1
     received[seq] = { seq = seq, payload = payload }

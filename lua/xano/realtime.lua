@@ -11,6 +11,7 @@ local Channel = require "xano.realtime.channel"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
 local proxy = require "xano.realtime.proxy"
+local advice = require "xano.realtime.advice"
 
 local type, pairs, tostring, setmetatable = type, pairs, tostring, setmetatable
 local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
@@ -605,13 +606,17 @@ function Client:_on_closed(code, was_open, reason)
   for _, ch in pairs(self._open) do ch._joining = false end
   self._last_close = { code = code, reason = reason }
   local n = 0
+  -- an attempt that failed says why in words that name the fix
+  if was_open ~= 1 then reason = advice.explain(code, reason, self._url) end
+  local first_failure = self._nopen > 0 and was_open ~= 1 and not self._down_reported
   if self._nopen > 0 and (was_open == 1 or not self._down_reported) then
     self._down_reported = true
     for _, ch in pairs(self._open) do ch._presence.stale = true end
     n = n + self:_status_event("disconnected", { code = code, reason = reason })
   end
-  if was_open ~= 1 and code >= 100 and code < 600 then
-    -- the server refused the upgrade: something only the app can fix
+  if was_open ~= 1 and ((code >= 100 and code < 600) or first_failure) then
+    -- the server refused the upgrade (something only the app can fix), or
+    -- the first attempt failed (a wrong URL looks like that): an error too
     n = n + self:_dispatch_error(nil, self:_error(nil, reason, { code = code }))
   end
   return n

@@ -20,6 +20,26 @@ local function read(path)
 end
 P.read = read
 
+-- Writes text to dir/name; returns the path.
+function P.write(dir, name, text)
+  local path = dir .. "/" .. name
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+-- The variables that let a Lua started from the checkout's root find its
+-- lua/ and the build (e.g. "build/5.4"), whatever the Lua's version,
+-- plus the entries of extra.
+function P.module_env(build, extra)
+  local path, cpath = "lua/?.lua;lua/?/init.lua;;", build .. "/?.so;;"
+  local env = { LUA_PATH = path, LUA_CPATH = cpath, LUA_PATH_5_3 = path, LUA_CPATH_5_3 = cpath,
+    LUA_PATH_5_4 = path, LUA_CPATH_5_4 = cpath }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
 -- Runs a shell command; returns true when it exits 0, and its output.
 function P.sh(cmd)
   local p = assert(io.popen(cmd .. " 2>&1; echo \"exit:$?\"", "r"))

@@ -11,7 +11,7 @@
 --   a:close()
 --
 -- One Node process per SDK client (the SDK's socket is a process-wide
--- singleton, reference A.4).  The process connects back to a LuaSocket
+-- singleton).  The process connects back to a LuaSocket
 -- listener on 127.0.0.1 (port 0) and speaks the line-oriented JSON protocol
 -- described at the top of spec/support/sdk/run.js; every line it sends is
 -- decoded into self.events, in order.  The process exits by itself when the

@@ -7,15 +7,16 @@
  *        [--host 127.0.0.1] [--lifetime 60] [--connect CTRL_PORT --key KEY]
  *        [--websocket auto|native|ws]
  *
- * The SDK always opens wss://<hostname>/rt/<canonical> and drops the port
- * (reference A.1, E.4 #22).  The global WebSocket is therefore wrapped so
+ * The SDK always opens wss://<hostname>/rt/<canonical>: it takes only the
+ * host name of the base URL and drops the port.  The global WebSocket is
+ * therefore wrapped so
  * that the URL, and nothing else, is rewritten to ws://HOST:PORT/rt/...; the
- * protocols argument (the token travels as the subprotocol, A.2) is passed
+ * protocols argument (the token travels as the subprotocol) is passed
  * through untouched.  Without a global WebSocket (Node < 20.10, or no
  * --experimental-websocket) the `ws` package installed with the SDK is used;
  * --websocket ws forces that path (the one Node 18 takes).
  *
- * The SDK keeps one process-wide socket (A.4, E.4 #17), so one process
+ * The SDK keeps one process-wide socket, so one process
  * drives one SDK client: start one process per client.
  *
  * Control: a line-oriented JSON protocol, one object per line.  On stdin by
@@ -205,7 +206,7 @@ function observe(sock, original, to, protocols) {
       reason: e.reason }, base));
   });
   // An 'error' listener is also what keeps the ws package from crashing
-  // the process on a failed handshake (E.4 #23); browsers never crash.
+  // the process on a failed handshake; browsers never crash.
   sock.addEventListener('error', (e) => {
     emit(Object.assign({ ev: 'socket', what: 'error',
       message: (e && (e.message || (e.error && e.error.message))) || 'error' }, base));
@@ -263,7 +264,7 @@ const handlers = {
   client(cmd) {
     if (client) {
       throw new Error('one SDK client per process (its socket is a process-wide ' +
-        'singleton, reference A.4): start another process');
+        'singleton): start another process');
     }
     if (typeof cmd.id !== 'string' || cmd.id === '') throw new Error('client: id expected');
     const config = {
