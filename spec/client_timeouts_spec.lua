@@ -25,8 +25,8 @@ describe("timeouts", function()
     local c, events = client("http://127.0.0.1:" .. port, { connect_timeout = 0.5 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal("disconnected", events[1].payload.status)
-    assert.equal("connect timeout: no connection to 127.0.0.1 port " .. port ..
-      " within 0.5 s (127.0.0.1: no answer)", events[1].payload.reason)
+    H.reason("connect timeout: no connection to 127.0.0.1 port " .. port ..
+      " within 0.5 s (127.0.0.1: no answer)", events[1].payload.reason, "check that this machine can reach")
     -- a timeout is a loss like any other: the policy reconnects
     assert.equal("waiting", c._core:state())
   end)
@@ -37,16 +37,16 @@ describe("timeouts", function()
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal(1, #held)
     assert.equal("disconnected", events[1].payload.status)
-    assert.equal("handshake timeout: the server did not complete the WebSocket upgrade within 0.5 s",
-      events[1].payload.reason)
+    H.reason("handshake timeout: the server did not complete the WebSocket upgrade within 0.5 s",
+      events[1].payload.reason, "names a realtime server")
   end)
 
   it("reports a handshake timeout when the server never answers the TLS hello", function()
     local port = listeners.never_answers()
     local _, events = client("https://127.0.0.1:" .. port, { handshake_timeout = 0.5 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
-    assert.equal("handshake timeout: the server did not complete TLS and the WebSocket upgrade within 0.5 s",
-      events[1].payload.reason)
+    H.reason("handshake timeout: the server did not complete TLS and the WebSocket upgrade within 0.5 s",
+      events[1].payload.reason, "names a realtime server")
   end)
 
   it("lets the connect run its own course: a slow handshake is not a connect timeout", function()
@@ -57,7 +57,7 @@ describe("timeouts", function()
     local _, events = client("http://127.0.0.1:" .. port, { connect_timeout = 1, handshake_timeout = 1.5 })
     H.wait_until(function() return #events >= 1 end, "the timeout")
     assert.equal(1, #held)
-    assert.matches("^handshake timeout: .* within 1%.5 s$", events[1].payload.reason)
+    assert.matches("^handshake timeout: [^:]* within 1%.5 s: ", events[1].payload.reason)
   end)
 
   it("checks its options", function()

@@ -102,4 +102,15 @@ function H.count(list, f)
   return n
 end
 
+-- A failed attempt's reason is the core's words (what happened, where),
+-- then ": " and what to check (xano.realtime.advice): asserts both parts,
+-- the second containing advice when it is given.
+function H.reason(core_words, reason, advice)
+  local check = require "luassert"
+  check.equal(core_words, reason:sub(1, #core_words))
+  local rest = reason:sub(#core_words + 1)
+  check.matches("^: %S", rest)
+  if advice then check.matches(advice, rest, 1, true) end
+end
+
 return H

@@ -51,6 +51,14 @@ function M.explain(code, reason, url)
   local host, port, canonical, tls = target(url or "")
   local t = { host = host, port = port, canonical = canonical,
     base = (tls and "https://" or "http://") .. host .. ":" .. port }
+  -- the proxy's own words come first: its 401, 403 or 407 is not the
+  -- server's, and the fix is on this side of the proxy
+  if reason:find("^proxy ") or reason:find("^cannot connect to the proxy ")
+      or reason:find("^cannot resolve the proxy ") or reason:find("^the proxy ")
+      or reason:find("through the proxy", 1, true) then
+    return reason .. ": check the proxy (the proxy option, or https_proxy, http_proxy, all_proxy "
+      .. "and no_proxy) and its credentials"
+  end
   if HTTP[code] then return HTTP[code](t) end
   if type(code) == "number" and code < 1000 then return reason end -- another HTTP status
   local detail = reason:match("^TLS certificate refused: (.*)$")
@@ -60,6 +68,17 @@ function M.explain(code, reason, url)
   if reason:find("^TLS handshake failed") then
     return ("TLS handshake failed with %s:%s: does the server speak TLS on this port? A plain "
       .. "ws:// server needs an http:// url"):format(host, port)
+  end
+  -- the core's own words for a connect that failed name the host, port
+  -- and what each address said: kept, and followed by what to check
+  if reason:find("^cannot connect to ") then
+    return reason .. ": is the server running, and is this its port? (the local server: make "
+      .. "server, port 8080)"
+  elseif reason:find("^connect timeout: ") then
+    return reason .. ": check that this machine can reach that host (network, firewall, proxy)"
+  elseif reason:find("^handshake timeout: ") then
+    return reason .. ": check that the url names a realtime server, and its scheme (https:// "
+      .. "for a server that speaks TLS, http:// for one that does not)"
   end
   local r = reason:lower()
   if r:find("resolve", 1, true) or r:find("name or service not known", 1, true) then
