@@ -11,6 +11,11 @@
 #   make bench           benchmarks vs the JS SDK and raw libwebsockets (bench/README.md)
 #   make deps            install what is missing from Debian (as root)
 #   make sanitize        the specs on an ASan + UBSan build (see "C hygiene" below)
+#   make soak MINUTES=30 the model spec (spec/model_spec.lua) for MINUTES minutes on
+#                        one Lua: random sequences until the time is up; reports the
+#                        process's RSS and open descriptors after a warm-up and at
+#                        the end, and fails when RSS grew by more than SOAK_RSS_KIB
+#                        (8 MiB) or descriptors by more than SOAK_FDS (4)
 #   make tsan            the threaded specs on a TSan build
 #   make valgrind        memcheck over a client's whole life
 #   make fuzz            the libFuzzer targets of fuzz/, FUZZ_SECONDS each
@@ -119,6 +124,16 @@ endif
 console-screenshot:
 	XRT_CONSOLE_SCREENSHOT=docs/console.png $(MAKE) --no-print-directory test LUA=lua5.4 \
 	  SPEC=spec/server_console_browser_spec.lua
+
+MINUTES      ?= 30
+SOAK_RSS_KIB ?= 8192
+SOAK_FDS     ?= 4
+
+soak:
+	@bash .ci/deps
+	@$(MAKE) --no-print-directory WERROR=$(WERROR) all
+	XRT_MODEL_SECONDS=$$(( $(MINUTES) * 60 )) XRT_MODEL_SOAK_RSS_KIB=$(SOAK_RSS_KIB) \
+	  XRT_MODEL_SOAK_FDS=$(SOAK_FDS) XRT_BUILD=$(BUILD) XRT_LUA=$(LUA) $(LUA) $(BUSTED) spec/model_spec.lua
 
 check: WERROR = -Werror
 check: clean all test
@@ -279,5 +294,5 @@ mutants:
 clean:
 	rm -rf build
 
-.PHONY: bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz mutants \
+.PHONY: soak bench all test check demo deps install clean embed hosts sanitize tsan valgrind fuzz mutants \
 	console-screenshot
