@@ -587,6 +587,14 @@ attempt_ended(xrt_client *c)
 		finish_stop(c);
 		return;
 	}
+	if (c->flush_stop && !c->restart) {
+		/* the link that was to send what closed channels left is
+		 * refused or lost: with no channel open there is no retry,
+		 * and what is left is for the app to hear of (the Lua layer
+		 * takes and reports it when the stop ends) */
+		finish_stop(c);
+		return;
+	}
 	if (c->restart) {		/* a reconnect the app asked for */
 		schedule_restart(c);
 		return;
