@@ -269,6 +269,51 @@ describe("Queue Offline Actions", function()
     assert.equal(0, c:stats().queued)
   end)
 
+  for _, how in ipairs({ "is refused", "cannot reach the server" }) do
+    it("reports what the last channels sent before their close when the link to send it " .. how .. ", and goes idle", function()
+      srv:close()
+      srv = H.track(assert(server.start{ port = port, canonical = "test",
+        config = { tokens = { good = { dbo_id = 1, row_id = 1 } }, unknown_token = "refuse" } }))
+      srv.hooks.frame = function(sid, f) frames[#frames + 1] = { sid = sid, frame = f } end
+      local p = H.track(Proxy.start{ target_port = srv.port })
+      local c = client{ url = "http://127.0.0.1:" .. p.port, token = "good" }
+      local rec, errors = H.recorder()
+      c:on("error", rec)
+      local x = open(c, "x")
+      local y = open(c, "y")
+      -- the reconnect's old link writes no more and stays up, its close
+      -- held back by the stalled proxy: the action and the leaves are
+      -- accepted on it, for the new link, which the server refuses (401:
+      -- not a code that reconnects)
+      p:stall()
+      if how == "is refused" then c:set_token("refused") else c:reconnect() end
+      assert.is_true(x:send("accepted"))
+      x:close(); y:close()
+      assert.equal(1, c:stats().queued)
+      c:poll(0)
+      if how ~= "is refused" then p:refuse(true); p:reset() end
+      p:stall(false)
+      local report
+      H.wait_until(function()
+        for _, ev in ipairs(errors) do if ev.payload.dropped then report = ev end end
+        return report and c:status() == "idle"
+      end, "the report of what was not sent, and an idle client")
+      assert.equal(1, #report.payload.dropped)
+      assert.equal("accepted", report.payload.dropped[1].payload)
+      assert.matches("1 queued action%(s%) were not sent", report.payload.message)
+      assert.equal(0, c:stats().queued)
+      -- nothing of it reaches the server later, on a new link
+      c:set_token("good")
+      p:refuse(false)
+      local z = c:channel("z")
+      z:open()
+      H.wait_until(function() return #srv:members("z") == 1 end, "a later join")
+      assert.is_true(z:send("marker"))
+      H.wait_until(function() return frames[#frames].frame.payload == "marker" end, "a later marker")
+      for _, f in ipairs(frames) do assert.are_not.equal("accepted", f.frame.payload) end
+    end)
+  end
+
   it("tells client:close() how many offline actions were never sent", function()
     local c = client()
     local ch = open(c, "room", { queue_offline = true })

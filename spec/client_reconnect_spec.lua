@@ -7,6 +7,7 @@ local Proxy = require "support.proxy"
 local core = require "xano.realtime.core"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
+local socket = require "socket"
 
 describe("reconnecting", function()
   local srv
@@ -343,6 +344,36 @@ describe("reconnecting", function()
     table.remove(got)
     for i = 1, #got do assert.equal(i, got[i]) end
     assert.equal(20, #got + discarded)
+  end)
+
+  it("delivers what was sent after a reconnect's close frame left, when client:close() follows", function()
+    -- the old link has written its close frame and waits for the server's
+    -- answer (held back by a stalled proxy): what the app sends now is for
+    -- the new link, and the client's close must still deliver it
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local c = client{ url = "http://127.0.0.1:" .. p.port }
+    local ch = connected(c)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    connected(peer)
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    p:stall()
+    c:reconnect()
+    local down = p.pairs[1].down
+    H.wait_until(function()
+      local readable = socket.select({ down }, nil, 0)
+      return #readable > 0
+    end, "the close frame of the old link at the proxy")
+    for i = 1, 5 do assert.is_true(ch:send(i)) end
+    local _, discarded = c:close()
+    p:stall(false)
+    H.wait_until(function() return #got == 5 end, "every action at the peer")
+    H.wait_until(function() return #srv:members("room") == 1 end, "the client's socket to close")
+    assert.is_true(peer:channel("room"):send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.same({ 1, 2, 3, 4, 5, "end" }, got)
+    assert.equal(0, discarded)
   end)
 
   it("reconnects at once with a new token, keeping its channels, under the new identity", function()

@@ -332,6 +332,36 @@ describe("workflows", function()
       assert.equal("still here", heard.payload)
     end)
 
+    it("goes on after its channel closed, as a WeWeb workflow does, and hears nothing more of it", function()
+      local c, ch = joined("room")
+      local peer, proom = joined("room")
+      local steps, heard = {}, 0
+      ch:on("message", function(ev)
+        heard = heard + 1
+        steps[#steps + 1] = "handled " .. tostring(ev.payload)
+        realtime.sleep(0.05)
+        -- the channel closed meanwhile: the rest of the list of actions runs
+        steps[#steps + 1] = "woke, open: " .. tostring(ch:is_open())
+        local ev2, why = ch:wait("message", 5)
+        steps[#steps + 1] = "wait: " .. tostring(ev2) .. ", " .. tostring(why)
+      end)
+      H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+      assert.is_true(proom:send("first"))
+      H.wait_until(function() return heard == 1 end, "the first message")
+      ch:close()
+      assert.is_true(proom:send("after the close"))
+      H.wait_until(function() return #steps == 3 end, "the handler to finish")
+      assert.same({ "handled first", "woke, open: false", "wait: nil, closed" }, steps)
+      -- a later marker, heard by the peer itself: the closed channel's
+      -- handler heard nothing more
+      local mine = nil
+      peer:on("message", function(ev) mine = ev.payload end)
+      assert.is_true(proom:send("marker"))
+      H.wait_until(function() return mine == "marker" end, "a later marker")
+      c:poll(0)
+      assert.equal(1, heard)
+    end)
+
     it("needs a function", function()
       local c = client()
       assert.has_error(function() c:workflow("go") end,

@@ -577,7 +577,21 @@ attempt_ended(xrt_client *c)
 	c->join_cursor = 0;
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
+	if (c->restart && c->flush_stop) {
+		/* the link closed for a reconnect; what it left queued goes
+		 * on the next one, even when the app has closed since */
+		schedule_restart(c);
+		return;
+	}
 	if (c->stop_final || state == XRT_STOPPING) {
+		finish_stop(c);
+		return;
+	}
+	if (c->flush_stop && !c->restart) {
+		/* the link that was to send what closed channels left is
+		 * refused or lost: with no channel open there is no retry,
+		 * and what is left is for the app to hear of (the Lua layer
+		 * takes and reports it when the stop ends) */
 		finish_stop(c);
 		return;
 	}
@@ -896,7 +910,7 @@ begin_close(xrt_client *c, int code)
 void
 xrt_client_command(xrt_client *c, int kind)
 {
-	int state, pending, queued;
+	int state, pending, queued, drain_here;
 
 	/* the Lua thread moves idle or down to connecting (start()); every
 	 * other change is this thread's */
@@ -927,14 +941,26 @@ xrt_client_command(xrt_client *c, int kind)
 	case XCMD_RELEASE:
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
-		if (kind == XCMD_STOP && queued &&
+		/* the app's close() on a link that has not sent its close
+		 * frame drains it there (below) */
+		drain_here = kind == XCMD_RELEASE && state == XRT_OPEN &&
+			     c->closing != 2;
+		if (queued && !drain_here &&
 		    (state == XRT_CONNECTING || state == XRT_WAITING ||
 		     (c->restart && c->no_drain))) {
 			/* actions wait that no link will write (none is up,
 			 * or the one closing for a reconnect writes no more):
 			 * connect for them, then stop once they are written
-			 * (on_writable); a reconnect under way goes on */
+			 * (on_writable); a reconnect under way goes on.  The
+			 * app's close() takes what is queued unless it saw a
+			 * live link: what is left was accepted on one, so the
+			 * release connects once for it too (one attempt: if
+			 * it fails, the close ends there) */
 			c->flush_stop = 1;
+			if (kind == XCMD_RELEASE && state == XRT_WAITING) {
+				lws_sul_cancel(&c->sul_retry);
+				schedule_restart(c);
+			}
 			break;
 		}
 		c->restart = 0;

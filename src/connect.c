@@ -93,6 +93,11 @@ failed(xrt_client *c, int i, const char *what)
 	if (t->state != XTRY_CONNECTING)
 		return;
 	t->state = XTRY_FAILED;
+	/* lws still calls back for it (its close, its destroy) after this
+	 * callback returns, and the client may be gone by then: the race
+	 * just lost can end a client whose close was waiting for it */
+	if (t->wsi)
+		lws_set_opaque_user_data(t->wsi, NULL);
 	t->wsi = NULL;
 	r->live--;
 	snprintf(t->why, sizeof(t->why), "%s",

@@ -400,7 +400,10 @@ shutdown_complete(xrt_loop *loop)
 	for (ep = loop->eps; ep; ep = ep->next) {
 		if (ep->service_done)
 			continue;
-		if (ep->type == XRT_CLIENT && ((xrt_client *)ep)->wsi)
+		/* a client without a link may be about to connect to send
+		 * what its close left queued (bounded by sul_stop) */
+		if (ep->type == XRT_CLIENT && (((xrt_client *)ep)->wsi ||
+					       ((xrt_client *)ep)->flush_stop))
 			return 0;
 		if (ep->type == XRT_SERVER && (((xrt_server *)ep)->vh ||
 					       ((xrt_server *)ep)->lwsi ||

@@ -292,6 +292,16 @@ queue_frame(xrt_sock *k, int opcode, const void *p, size_t len, int close_after)
 	queue_ctl(k, b, close_after);
 }
 
+/* The Lua thread reads a socket's phase (under mu) to decide what it may
+ * queue: a change from the WebSocket phase on is made under mu too. */
+static void
+set_phase(xrt_sock *k, int phase)
+{
+	pthread_mutex_lock(&k->srv->ep.loop->mu);
+	k->phase = phase;
+	pthread_mutex_unlock(&k->srv->ep.loop->mu);
+}
+
 /* The close frame itself: after an echo we close once it is written,
  * after our own we wait (2 s at most) for the peer's. */
 static void
@@ -311,10 +321,10 @@ write_close(xrt_sock *k, int code, const char *reason, int close_after)
 	 * payload at all */
 	queue_frame(k, XRT_WS_CLOSE, p, code == 1005 ? 0 : rl + 2, close_after);
 	if (!close_after) {
-		k->phase = PH_CLOSING;
+		set_phase(k, PH_CLOSING);
 		lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
 	} else {
-		k->phase = PH_DONE;
+		set_phase(k, PH_DONE);
 	}
 }
 
@@ -380,7 +390,7 @@ respond(xrt_sock *k, int status, const char *ctype, const void *body,
 		xrt_buf_unref(b);
 		b = NULL;
 	}
-	k->phase = PH_DONE;
+	set_phase(k, PH_DONE);
 	if (b)
 		queue_ctl(k, b, 1);
 	else
@@ -438,7 +448,7 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 			queue_frame(k, XRT_WS_CLOSE, ctl, 2, 1);
 		else
 			queue_frame(k, XRT_WS_CLOSE, NULL, 0, 1);
-		k->phase = PH_DONE;
+		set_phase(k, PH_DONE);
 		return 1;
 	}
 	return 0;

@@ -619,7 +619,25 @@ function Client:_on_closed(code, was_open, reason)
     -- the first attempt failed (a wrong URL looks like that): an error too
     n = n + self:_dispatch_error(nil, self:_error(nil, reason, { code = code }))
   end
-  return n
+  return n + self:_report_stranded()
+end
+
+-- With no channel open and no link left to write them (the stop ended, or
+-- the server refused the link), the actions still queued (accepted on a
+-- live link, for channels closed since) are taken off the stream and
+-- reported; none is sent later.
+function Client:_report_stranded()
+  if self._nopen > 0 then return 0 end
+  local st = self._core:state()
+  if st ~= "idle" and st ~= "down" then return 0 end
+  local left = self._core:take()
+  if #left == 0 then return 0 end
+  local frames = {}
+  for i = 1, #left do frames[i] = json.decode(left[i]) or left[i] end
+  local why = self._core:stats().last_close_reason
+  return self:_dispatch_error(nil, self:_error(nil,
+    ("%d queued action(s) were not sent: their channels closed and the link that was to send them ended (%s)")
+      :format(#left, why ~= "" and why or "no connection"), { dropped = frames }))
 end
 
 local function history_items(ev)
@@ -786,6 +804,7 @@ function Client:_handle(kind, a, b, s1)
     return self:_run_client(ev)
   elseif kind == "stopped" then
     self._connected = false
+    return self:_report_stranded()
   end
   return 0
 end

@@ -368,4 +368,21 @@ return {
     replace = [[		case LWS_CALLBACK_CLIENT_WRITEABLE:
 			return 0;]],
     specs = { "spec/client_order_spec.lua" } },
+  { id = "C16", file = "src/client.c",
+    behaviour = "client:close() after a reconnect's close frame left drops what was sent since, reporting 0 discarded",
+    search = [[if (queued && !drain_here &&]],
+    replace = [[if (queued && kind == XCMD_STOP && !drain_here &&]],
+    specs = CLIENT },
+  { id = "C17", file = "src/client.c",
+    behaviour = "a link made only to send what closed channels left is retried forever when it fails",
+    search = [[if (c->flush_stop && !c->restart) {]],
+    replace = [[if (0) {]],
+    specs = CLIENT },
+  { id = "R16", file = "lua/xano/realtime.lua",
+    behaviour = "what closed channels left for a link that never came is never reported",
+    search = [[local left = self._core:take()
+  if #left == 0 then return 0 end]],
+    replace = [[local left = {}
+  if #left == 0 then return 0 end]],
+    specs = CLIENT },
 }
