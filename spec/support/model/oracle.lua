@@ -123,7 +123,9 @@ function O:on_peer_message(p, ev)
   local who = p.name and ("observer of " .. p.name) or ("visitor " .. p.v)
   if p.got[s] == 2 then self:violation(("%s received message %d twice"):format(who, s)) end
   if m then
-    local lane = m.k .. "/" .. m.ch
+    -- order is promised per client: a closed client's last messages may
+    -- still be on their way when the next client of its slot sends
+    local lane = m.owner .. "/" .. m.ch
     local last = p.order[lane]
     if last and s <= last then
       self:violation(("%s received message %d after message %d of the same sender and channel (out of order)")
