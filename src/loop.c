@@ -13,6 +13,7 @@
  */
 #include "rt.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -513,10 +514,18 @@ finish_closes_at_exit(void)
 		xrt_sleep(0.005);
 }
 
+/* The hook is code of this library, which lua_close() may unload before
+ * the process exits (and a sanitizer's atexit does not tie the hook to
+ * the library): the library is first pinned in memory for the rest of
+ * the process, and without that pin no hook is registered. */
 static void
 register_exit_hook(void)
 {
-	atexit(finish_closes_at_exit);
+	Dl_info info;
+
+	if (dladdr((void *)finish_closes_at_exit, &info) && info.dli_fname &&
+	    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+		atexit(finish_closes_at_exit);
 }
 
 static void
