@@ -198,9 +198,12 @@ xrt_proxy_ask(xrt_client *c)
 	snprintf(target, sizeof(target), "%s%s%s:%d",
 		 strchr(c->host, ':') ? "[" : "", c->host,
 		 strchr(c->host, ':') ? "]" : "", c->port);
-	snprintf(job->request, sizeof(job->request),
-		 "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-agent: lws\r\n%s\r\n",
-		 target, target, cred);
+	if ((size_t)snprintf(job->request, sizeof(job->request),
+			     "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-agent: lws\r\n%s\r\n",
+			     target, target, cred) >= sizeof(job->request)) {
+		free(job);	/* a cut request would ask the wrong question */
+		return -1;
+	}
 	snprintf(job->addr, sizeof(job->addr), "%s", c->proxy_addr);
 	job->port = c->proxy_port;
 	job->loop = c->ep.loop;
