@@ -87,6 +87,13 @@ function O:fault(world, kind)
   -- what is in flight may be lost
   for _, m in ipairs(b.msgs) do m.fragile = true end
   if kind == "reset" or kind == "stop" then
+    -- and so may anything accepted earlier that the server has not read
+    -- yet: the client may have written it on the link that just died (at
+    -- most once); what is still queued is sent later, and its duplicates
+    -- are still caught
+    for _, m in pairs(self.msgs) do
+      if m.server == 0 then m.fragile = true end
+    end
     -- the settle waits for the consequences: the server rid of the
     -- sockets that died, and each client through its next "connected"
     -- (its events come in order, so a "disconnected" is in by then)
