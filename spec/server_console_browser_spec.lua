@@ -73,6 +73,9 @@ describe("server console in a browser", function()
     local event_data = '{"round":2,"note":"from the console"}'
     local proc = P.spawn({ os.getenv("XRT_NODE") or "node", ROOT .. "/spec/support/browser/console.js" }, {
       env = {
+        -- the browser is not code under test: no sanitizer runtime preloaded
+        -- into it (make sanitize preloads ASan into every child)
+        LD_PRELOAD = "",
         XRT_PREFIX = prefix, XRT_CHROMIUM = CHROMIUM, XRT_URL = srv:console_url(), XRT_KEY = KEY,
         XRT_SOCKETS = table.concat(sockets, ","), XRT_CHANNEL = "lobby",
         XRT_MESSAGE = "hello from the game", XRT_EVENT = event_data, XRT_SCREENSHOT = shot,
