@@ -194,11 +194,7 @@ describe("per-channel order", function()
     -- socket whenever it can, not when this spec polls the client
     local P = require "support.proc"
     local dir = P.tmpdir("openclose")
-    local script = dir .. "/client.lua"
-    local f = assert(io.open(script, "w"))
-    f:write(("package.path = %q .. package.path; package.cpath = %q .. package.cpath\n")
-      :format(package.path .. ";", package.cpath .. ";"))
-    f:write([[
+    local proc = P.spawn_lua(dir, "client", [[
       local realtime = require "xano.realtime"
       local core = require "xano.realtime.core"
       for round = 1, 3 do
@@ -215,9 +211,7 @@ describe("per-channel order", function()
         deadline = core.now() + 20
         while not io.open(arg[2] .. "/next" .. round) and core.now() < deadline do c:poll(0.02) end
       end
-    ]])
-    f:close()
-    local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", script, srv:base_url(), dir }, { dir = dir })
+    ]], { srv:base_url(), dir })
     H.track({ close = function() proc:kill(); P.rmdir(dir) end })
     for round = 1, 3 do
       local line
