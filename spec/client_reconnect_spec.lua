@@ -26,6 +26,14 @@ describe("reconnecting", function()
     return ch
   end
 
+  -- Replaces the server by one that knows two identities: "tok-a" is row 1
+  -- and "tok-b" row 2 (of dbo 1).
+  local function with_tokens()
+    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+    srv:close()
+    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+  end
+
   before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
   after_each(function() H.cleanup() end)
 
@@ -252,9 +260,7 @@ describe("reconnecting", function()
   end)
 
   it("changes the identity a peer sees when the token changes while connected", function()
-    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-    srv:close()
-    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+    with_tokens()
     local c = client{ token = "tok-a" }
     local ch = connected(c)
     local peer = client()
@@ -275,9 +281,7 @@ describe("reconnecting", function()
     it("sends an action asked right after " .. how .. " on a live link once, on the new link", function()
       -- through a proxy, as across a real network: a frame written just
       -- before the close of the old link could be lost with it
-      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-      srv:close()
-      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      with_tokens()
       local p = H.track(Proxy.start{ target_port = srv.port })
       local c = client{ url = "http://127.0.0.1:" .. p.port, token = "tok-a" }
       local ch = connected(c)
@@ -301,9 +305,7 @@ describe("reconnecting", function()
 
   for _, how in ipairs({ "reconnect()", "set_token()" }) do
     it("still sends what the last channel sent before its close when " .. how .. " follows at once", function()
-      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-      srv:close()
-      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      with_tokens()
       local c = client{ token = "tok-a" }
       local ch = c:channel("room")
       local peer = client()
@@ -377,9 +379,7 @@ describe("reconnecting", function()
   end)
 
   it("reconnects at once with a new token, keeping its channels, under the new identity", function()
-    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-    srv:close()
-    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+    with_tokens()
     local c = client{ token = "tok-a" }
     local ch = connected(c)
     local old = srv:members("room")[1]
