@@ -38,22 +38,10 @@ describe("HTTP proxies", function()
     opts.canonical = "px"
     opts.url = opts.url or ("http://rt.test:" .. srv.port)
     opts.reconnect = opts.reconnect or { initial = 30, max = 30 }
-    local c = H.track(realtime.new(opts))
-    local rec, events = H.recorder()
-    c:on("connection_status", rec)
-    return c, events
+    return H.watched(realtime.new(opts))
   end
 
-  local function echo(c, text)
-    local ch = c:channel("room")
-    local got
-    ch:on("message", function(m) got = m.payload end)
-    ch:open()
-    H.wait_until(function() return #srv:members("room") == 1 end, "the join on the server")
-    ch:send(text)
-    H.wait_until(function() return got ~= nil end, "the echo")
-    return got
-  end
+  local function echo(c, text) return H.echo(c, srv, text) end
 
   it("tunnels through the proxy option; the proxy reads one CONNECT for the URL's host", function()
     local p = start_proxy()
