@@ -34,6 +34,20 @@ describe("reconnecting", function()
     srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
   end
 
+  -- A peer joined to room; the payloads it receives go to got, in order.
+  local function listening_peer()
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    connected(peer)
+    return peer, got
+  end
+  -- Makes c take a new link the way how says: "reconnect()", or
+  -- "set_token()" with tok-b on odd rounds and tok-a on even ones.
+  local function relink(c, how, round)
+    if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+  end
+
   before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
   after_each(function() H.cleanup() end)
 
@@ -285,14 +299,11 @@ describe("reconnecting", function()
       local p = H.track(Proxy.start{ target_port = srv.port })
       local c = client{ url = "http://127.0.0.1:" .. p.port, token = "tok-a" }
       local ch = connected(c)
-      local peer = client()
-      local got = {}
-      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-      connected(peer)
+      local peer, got = listening_peer()
       H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
       for round = 1, 10 do
         local old = srv:sockets()
-        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        relink(c, how, round)
         assert.is_true(ch:send(round))
         H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
         assert.are_not.same(old, srv:sockets())
@@ -308,16 +319,13 @@ describe("reconnecting", function()
       with_tokens()
       local c = client{ token = "tok-a" }
       local ch = c:channel("room")
-      local peer = client()
-      local got = {}
-      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-      connected(peer)
+      local peer, got = listening_peer()
       for round = 1, 10 do
         ch:open()
         H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 2 end, "joined")
         assert.is_true(ch:send(round))
         ch:close()
-        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        relink(c, how, round)
         H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
         H.wait_until(function() return c:status() == "idle" and #srv:members("room") == 1 end, "the client to leave")
       end
@@ -330,10 +338,7 @@ describe("reconnecting", function()
   it("sends, or reports, what was asked between reconnect() and client:close(), back to back", function()
     local c = client()
     local ch = connected(c)
-    local peer = client()
-    local got = {}
-    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-    connected(peer)
+    local peer, got = listening_peer()
     H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
     c:reconnect()
     for i = 1, 20 do assert.is_true(ch:send(i)) end
@@ -355,10 +360,7 @@ describe("reconnecting", function()
     local p = H.track(Proxy.start{ target_port = srv.port })
     local c = client{ url = "http://127.0.0.1:" .. p.port }
     local ch = connected(c)
-    local peer = client()
-    local got = {}
-    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-    connected(peer)
+    local peer, got = listening_peer()
     H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
     p:stall()
     c:reconnect()
