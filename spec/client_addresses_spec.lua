@@ -20,10 +20,7 @@ describe("every address of a host", function()
   local function client(opts)
     opts.canonical = "net"
     opts.reconnect = opts.reconnect or { initial = 30, max = 30 }
-    local c = H.track(realtime.new(opts))
-    local rec, events = H.recorder()
-    c:on("connection_status", rec)
-    return c, events
+    return H.watched(realtime.new(opts))
   end
 
   it("connects to the second pinned address when the first refuses", function()

@@ -26,21 +26,11 @@ describe("IPv6", function()
     opts = opts or {}
     opts.url, opts.canonical = url, "v6"
     opts.reconnect = { initial = 30, max = 30 }
-    local c = H.track(realtime.new(opts))
-    local rec, events = H.recorder()
-    c:on("connection_status", rec)
-    return c, events
+    return H.watched(realtime.new(opts))
   end
 
   local function round_trip(c, srv)
-    local ch = c:channel("room")
-    local got
-    ch:on("message", function(m) got = m.payload end)
-    ch:open()
-    H.wait_until(function() return #srv:members("room") == 1 end, "the join on the server")
-    ch:send("over IPv6?")
-    H.wait_until(function() return got ~= nil end, "the echo")
-    assert.equal("over IPv6?", got)
+    assert.equal("over IPv6?", H.echo(c, srv, "over IPv6?"))
   end
 
   it("connects to a literal URL on ::1 and exchanges messages", function()

@@ -68,11 +68,9 @@ describe("client lifetime", function()
     -- can wait for the service thread to write what close() accepted
     local P = require "support.proc"
     local dir = P.tmpdir("exit")
-    local script = dir .. "/client.lua"
-    local f = assert(io.open(script, "w"))
-    f:write(("package.path = %q .. package.path; package.cpath = %q .. package.cpath\n")
-      :format(package.path .. ";", package.cpath .. ";"))
-    f:write([[
+    local got = {}
+    srv.hooks.frame = function(_, fr) if fr.action == "message" then got[#got + 1] = fr.payload end end
+    local proc = P.spawn_lua(dir, "client", [[
       local realtime = require "xano.realtime"
       local core = require "xano.realtime.core"
       local c = realtime.new{ url = arg[1], canonical = "test" }
@@ -83,11 +81,7 @@ describe("client lifetime", function()
       for i = 1, 200 do ch:send(i) end
       c:close()
       os.exit(0)
-    ]])
-    f:close()
-    local got = {}
-    srv.hooks.frame = function(_, fr) if fr.action == "message" then got[#got + 1] = fr.payload end end
-    local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", script, srv:base_url() }, { dir = dir })
+    ]], { srv:base_url() })
     H.track({ close = function() proc:kill(); P.rmdir(dir) end })
     H.wait_until(function() return proc:exited() end, "the child to exit")
     assert.equal(0, proc:status(), proc:output())

@@ -140,7 +140,9 @@ describe("per-channel order", function()
     return reported
   end
 
-  it("rejoins and delivers once when a channel opens while the last one's socket winds down", function()
+  -- A client c (what it reports dropped in reported), its channels room
+  -- and other, and a peer that listens on other (its messages in got).
+  local function winding_down()
     local c = client()
     local reported = record_dropped(c)
     local ch = c:channel("room")
@@ -149,6 +151,18 @@ describe("per-channel order", function()
     local got = {}
     peer:channel("other"):on("message", function(ev) got[#got + 1] = ev.payload end)
     peer:channel("other"):open()
+    return c, ch, other, peer, got, reported
+  end
+  -- Once the peer has seen its own later marker on other: rounds 1..n
+  -- were delivered once or reported.
+  local function once_or_reported_at(peer, got, reported, n)
+    assert.is_true(peer:channel("other"):send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    once_or_reported(got, reported, n)
+  end
+
+  it("rejoins and delivers once when a channel opens while the last one's socket winds down", function()
+    local c, ch, other, peer, got, reported = winding_down()
     ch:open()
     H.wait_until(function() return #srv:members("room") == 1 and #srv:members("other") == 1 end, "joined")
     for round = 1, 5 do
@@ -159,20 +173,11 @@ describe("per-channel order", function()
         "round " .. round .. " at the peer, or reported")
       H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 1 end, "rejoined")
     end
-    assert.is_true(peer:channel("other"):send("end"))
-    H.wait_until(function() return got[#got] == "end" end, "a later marker")
-    once_or_reported(got, reported, 5)
+    once_or_reported_at(peer, got, reported, 5)
   end)
 
   it("delivers once, or reports, what a channel opened and closed while the socket winds down sent", function()
-    local c = client()
-    local reported = record_dropped(c)
-    local ch = c:channel("room")
-    local other = c:channel("other")
-    local peer = client()
-    local got = {}
-    peer:channel("other"):on("message", function(ev) got[#got + 1] = ev.payload end)
-    peer:channel("other"):open()
+    local c, ch, other, peer, got, reported = winding_down()
     for round = 1, 5 do
       ch:open()
       H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 1 end, "joined")
@@ -183,9 +188,7 @@ describe("per-channel order", function()
         "round " .. round .. " at the peer, or reported")
       H.wait_until(function() return c:status() == "idle" and #srv:members("other") == 1 end, "the client gone")
     end
-    assert.is_true(peer:channel("other"):send("end"))
-    H.wait_until(function() return got[#got] == "end" end, "a later marker")
-    once_or_reported(got, reported, 5)
+    once_or_reported_at(peer, got, reported, 5)
   end)
 
   it("closes the socket of a channel opened and closed before the first connect", function()
@@ -194,11 +197,7 @@ describe("per-channel order", function()
     -- socket whenever it can, not when this spec polls the client
     local P = require "support.proc"
     local dir = P.tmpdir("openclose")
-    local script = dir .. "/client.lua"
-    local f = assert(io.open(script, "w"))
-    f:write(("package.path = %q .. package.path; package.cpath = %q .. package.cpath\n")
-      :format(package.path .. ";", package.cpath .. ";"))
-    f:write([[
+    local proc = P.spawn_lua(dir, "client", [[
       local realtime = require "xano.realtime"
       local core = require "xano.realtime.core"
       for round = 1, 3 do
@@ -215,9 +214,7 @@ describe("per-channel order", function()
         deadline = core.now() + 20
         while not io.open(arg[2] .. "/next" .. round) and core.now() < deadline do c:poll(0.02) end
       end
-    ]])
-    f:close()
-    local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", script, srv:base_url(), dir }, { dir = dir })
+    ]], { srv:base_url(), dir })
     H.track({ close = function() proc:kill(); P.rmdir(dir) end })
     for round = 1, 3 do
       local line

@@ -38,21 +38,20 @@ describe("HTTP proxies", function()
     opts.canonical = "px"
     opts.url = opts.url or ("http://rt.test:" .. srv.port)
     opts.reconnect = opts.reconnect or { initial = 30, max = 30 }
-    local c = H.track(realtime.new(opts))
-    local rec, events = H.recorder()
-    c:on("connection_status", rec)
-    return c, events
+    return H.watched(realtime.new(opts))
   end
 
-  local function echo(c, text)
-    local ch = c:channel("room")
-    local got
-    ch:on("message", function(m) got = m.payload end)
-    ch:open()
-    H.wait_until(function() return #srv:members("room") == 1 end, "the join on the server")
-    ch:send(text)
-    H.wait_until(function() return got ~= nil end, "the echo")
-    return got
+  local function echo(c, text) return H.echo(c, srv, text) end
+
+  -- A proxy started with proxy_opts, and a client (reconnect delays 0.01
+  -- to max s) that opens a channel through it: both, once the first
+  -- status has come.
+  local function refused(proxy_opts, max)
+    local p = start_proxy(proxy_opts)
+    local c, events = client{ proxy = p:url(), reconnect = { initial = 0.01, max = max } }
+    c:channel("room"):open()
+    H.wait_until(function() return #events >= 1 end, "the refusal")
+    return p, c, events
   end
 
   it("tunnels through the proxy option; the proxy reads one CONNECT for the URL's host", function()
@@ -91,10 +90,7 @@ describe("HTTP proxies", function()
   end)
 
   it("says HTTP 407 when the proxy wants credentials, and stays down", function()
-    local p = start_proxy{ user = "app", password = "secret" }
-    local c, events = client{ proxy = p:url(), reconnect = { initial = 0.01, max = 0.01 } }
-    c:channel("room"):open()
-    H.wait_until(function() return #events >= 1 end, "the refusal")
+    local p, c, events = refused({ user = "app", password = "secret" }, 0.01)
     assert.equal("disconnected", events[1].payload.status)
     says("proxy refused the tunnel: HTTP 407 Proxy Authentication Required", events[1].payload.reason)
     assert.equal(407, events[1].payload.code)
@@ -103,19 +99,13 @@ describe("HTTP proxies", function()
   end)
 
   it("says HTTP 403 when the proxy forbids the tunnel, and stays down", function()
-    local p = start_proxy{ refuse = 403 }
-    local c, events = client{ proxy = p:url(), reconnect = { initial = 0.01, max = 0.01 } }
-    c:channel("room"):open()
-    H.wait_until(function() return #events >= 1 end, "the refusal")
+    local _, c, events = refused({ refuse = 403 }, 0.01)
     says("proxy refused the tunnel: HTTP 403 Forbidden", events[1].payload.reason)
     assert.equal("down", c._core:state())
   end)
 
   it("reconnects after a refusal its policy lists (502 from the proxy)", function()
-    local p = start_proxy{ refuse = 502 }
-    local c, events = client{ proxy = p:url(), reconnect = { initial = 0.01, max = 0.05 } }
-    c:channel("room"):open()
-    H.wait_until(function() return #events >= 1 end, "the refusal")
+    local p, c, events = refused({ refuse = 502 }, 0.05)
     says("proxy refused the tunnel: HTTP 502 Bad Gateway", events[1].payload.reason)
     p.refuse = nil
     H.wait_until(function() return c:status() == "connected" end, "the reconnect through the proxy")

@@ -26,6 +26,28 @@ describe("reconnecting", function()
     return ch
   end
 
+  -- Replaces the server by one that knows two identities: "tok-a" is row 1
+  -- and "tok-b" row 2 (of dbo 1).
+  local function with_tokens()
+    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+    srv:close()
+    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+  end
+
+  -- A peer joined to room; the payloads it receives go to got, in order.
+  local function listening_peer()
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    connected(peer)
+    return peer, got
+  end
+  -- Makes c take a new link the way how says: "reconnect()", or
+  -- "set_token()" with tok-b on odd rounds and tok-a on even ones.
+  local function relink(c, how, round)
+    if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+  end
+
   before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
   after_each(function() H.cleanup() end)
 
@@ -252,9 +274,7 @@ describe("reconnecting", function()
   end)
 
   it("changes the identity a peer sees when the token changes while connected", function()
-    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-    srv:close()
-    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+    with_tokens()
     local c = client{ token = "tok-a" }
     local ch = connected(c)
     local peer = client()
@@ -275,20 +295,15 @@ describe("reconnecting", function()
     it("sends an action asked right after " .. how .. " on a live link once, on the new link", function()
       -- through a proxy, as across a real network: a frame written just
       -- before the close of the old link could be lost with it
-      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-      srv:close()
-      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      with_tokens()
       local p = H.track(Proxy.start{ target_port = srv.port })
       local c = client{ url = "http://127.0.0.1:" .. p.port, token = "tok-a" }
       local ch = connected(c)
-      local peer = client()
-      local got = {}
-      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-      connected(peer)
+      local peer, got = listening_peer()
       H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
       for round = 1, 10 do
         local old = srv:sockets()
-        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        relink(c, how, round)
         assert.is_true(ch:send(round))
         H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
         assert.are_not.same(old, srv:sockets())
@@ -301,21 +316,16 @@ describe("reconnecting", function()
 
   for _, how in ipairs({ "reconnect()", "set_token()" }) do
     it("still sends what the last channel sent before its close when " .. how .. " follows at once", function()
-      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-      srv:close()
-      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      with_tokens()
       local c = client{ token = "tok-a" }
       local ch = c:channel("room")
-      local peer = client()
-      local got = {}
-      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-      connected(peer)
+      local peer, got = listening_peer()
       for round = 1, 10 do
         ch:open()
         H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 2 end, "joined")
         assert.is_true(ch:send(round))
         ch:close()
-        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        relink(c, how, round)
         H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
         H.wait_until(function() return c:status() == "idle" and #srv:members("room") == 1 end, "the client to leave")
       end
@@ -328,10 +338,7 @@ describe("reconnecting", function()
   it("sends, or reports, what was asked between reconnect() and client:close(), back to back", function()
     local c = client()
     local ch = connected(c)
-    local peer = client()
-    local got = {}
-    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-    connected(peer)
+    local peer, got = listening_peer()
     H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
     c:reconnect()
     for i = 1, 20 do assert.is_true(ch:send(i)) end
@@ -353,10 +360,7 @@ describe("reconnecting", function()
     local p = H.track(Proxy.start{ target_port = srv.port })
     local c = client{ url = "http://127.0.0.1:" .. p.port }
     local ch = connected(c)
-    local peer = client()
-    local got = {}
-    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
-    connected(peer)
+    local peer, got = listening_peer()
     H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
     p:stall()
     c:reconnect()
@@ -377,9 +381,7 @@ describe("reconnecting", function()
   end)
 
   it("reconnects at once with a new token, keeping its channels, under the new identity", function()
-    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
-    srv:close()
-    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+    with_tokens()
     local c = client{ token = "tok-a" }
     local ch = connected(c)
     local old = srv:members("room")[1]

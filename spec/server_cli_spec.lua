@@ -57,6 +57,12 @@ local function wait_exit(p)
   return p.rc()
 end
 
+-- SIGTERM, then the clean exit (status 0) it must bring
+local function stop(p)
+  os.execute("kill -TERM " .. p.pid)
+  assert.equal(0, wait_exit(p))
+end
+
 -- a stand-in for srv in RC.open: the port and canonical, no introspection
 local function connect(port, canonical, token)
   return RC.connect(port, { canonical = canonical, token = token }):wait_open()
@@ -109,8 +115,7 @@ describe("bin/xano-realtime-server", function()
     res = HTTP.request(port, "POST", "/event", { ["X-Admin-Key"] = "cli-key" }, body)
     assert.equal(200, res.status)
     assert.equal("from cli", alice:expect("event", "lobby").payload.data)
-    os.execute("kill -TERM " .. p.pid)
-    assert.equal(0, wait_exit(p))
+    stop(p)
   end)
 
   it("with an admin key, prints the console's URL on a second line, and the console answers", function()
@@ -123,8 +128,7 @@ describe("bin/xano-realtime-server", function()
     local res = HTTP.request(port, "GET", "/_console/state", { ["X-Admin-Key"] = "console-key" })
     assert.equal(200, res.status)
     assert.truthy(res.body:find('"canonical":"clitest"', 1, true))
-    os.execute("kill -TERM " .. p.pid)
-    assert.equal(0, wait_exit(p))
+    stop(p)
   end)
 
   it("without an admin key, prints the ready line alone and has no console", function()
@@ -132,8 +136,7 @@ describe("bin/xano-realtime-server", function()
     local _, port = ready(p)
     assert.equal(404, HTTP.request(port, "GET", "/_console").status)
     assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p.out())
-    os.execute("kill -TERM " .. p.pid)
-    assert.equal(0, wait_exit(p))
+    stop(p)
   end)
 
   describe("refuses to start", function()
@@ -183,8 +186,7 @@ describe("bin/xano-realtime-server", function()
       local code, err = run("--port " .. port)
       assert.equal(1, code)
       assert.truthy(err:find("cannot listen", 1, true), err)
-      os.execute("kill -TERM " .. p.pid)
-      assert.equal(0, wait_exit(p))
+      stop(p)
     end)
   end)
 

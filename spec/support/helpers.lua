@@ -93,6 +93,28 @@ function H.recorder()
   return function(ev) list[#list + 1] = ev end, list
 end
 
+-- Tracks client c and records its connection_status events:
+-- local c, events = H.watched(realtime.new{ ... })
+function H.watched(c)
+  H.track(c)
+  local rec, events = H.recorder()
+  c:on("connection_status", rec)
+  return c, events
+end
+
+-- Opens channel "room" on client c, waits until the server srv holds the
+-- join, sends text and returns the payload that comes back to c.
+function H.echo(c, srv, text)
+  local ch = c:channel("room")
+  local got
+  ch:on("message", function(m) got = m.payload end)
+  ch:open()
+  H.wait_until(function() return #srv:members("room") == 1 end, "the join on the server")
+  ch:send(text)
+  H.wait_until(function() return got ~= nil end, "the echo")
+  return got
+end
+
 -- Counts the items of list for which f(item) is true.
 function H.count(list, f)
   local n = 0

@@ -102,6 +102,20 @@ end
 local Proc = {}
 Proc.__index = Proc
 
+-- Runs Lua code in a child process of the Lua the specs run on (XRT_LUA)
+-- that finds the modules this process finds: the code is written to
+-- dir/<name>.lua after a line that sets this process's package.path and
+-- package.cpath; args follow the script on its command line (arg[1]...).
+-- The handle's output and status go to dir too.
+function P.spawn_lua(dir, name, code, args)
+  local script = P.write(dir, name .. ".lua",
+    ("package.path = %q .. package.path; package.cpath = %q .. package.cpath\n")
+      :format(package.path .. ";", package.cpath .. ";") .. code)
+  local argv = { os.getenv("XRT_LUA") or "lua5.4", script }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  return P.spawn(argv, { dir = dir })
+end
+
 -- spawn(argv, opts): argv is a list of words (quoted here) or a shell
 -- string; opts.dir (where out/status go; a new tmpdir by default),
 -- opts.env (table of variables).  Returns a handle.

@@ -89,6 +89,7 @@ end
 local function is_integer(v)
   return type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53
 end
+M._is_integer = is_integer -- for the console
 
 -- RFC 7230 token characters: what a Sec-WebSocket-Protocol value may hold
 local function is_token(s)
@@ -351,7 +352,7 @@ local function object_members(s)
     i = skip_ws(s, i + 1)
   end
 end
-M._object_members = object_members -- for specs
+M._object_members = object_members -- for specs and the console
 
 local function first_char(raw)
   return raw and raw:match("^[ \t\r\n]*(.)")

@@ -13,42 +13,9 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 prefix=${XRT_BROWSER_PREFIX:-$root/.cache/browser}
-npm=${XRT_NPM:-npm}
-want=1.65.1
-manifest=$prefix/node_modules/playwright-core/package.json
 
-installed() {
-  [ -f "$manifest" ] && grep -q "\"version\": *\"$want\"" "$manifest"
-}
-
-if installed; then
-  echo "$prefix"
-  exit 0
-fi
-if ! command -v "$npm" >/dev/null 2>&1; then
-  echo "install.sh: '$npm' not found: install npm" >&2
-  exit 2
-fi
-mkdir -p "$prefix"
-# one install at a time (two spec runs on a fresh machine)
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$prefix/.install.lock"
-  flock -w 300 9 || { echo "install.sh: $prefix/.install.lock is held" >&2; exit 3; }
-  if installed; then
-    echo "$prefix"
-    exit 0
-  fi
-fi
-echo "install.sh: installing playwright-core@$want into $prefix" >&2
 # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core downloads nothing, and
 # this says so to any install hook that might
-if ! PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$npm" install --prefix "$prefix" \
-    "playwright-core@$want" --save-exact --no-audit --no-fund --loglevel=error >&2; then
-  echo "install.sh: npm install playwright-core@$want failed" >&2
-  exit 3
-fi
-if ! installed; then
-  echo "install.sh: playwright-core@$want is still not in $prefix after npm install" >&2
-  exit 3
-fi
-echo "$prefix"
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD
+exec sh "$here/../npm_install.sh" "$prefix" playwright-core 1.65.1

@@ -17,6 +17,8 @@ local core = require "xano.realtime.core"
 -- as the server's: strict, numbers exact both ways (xano.realtime.json)
 local json = require("xano.realtime.json").codec{ strict = true }
 local PAGE = require "xano.realtime.server.console_page"
+-- the server's own checks (this module is loaded by the server's new())
+local is_integer = require("xano.realtime.server")._is_integer
 
 local null = json.null
 
@@ -82,10 +84,6 @@ local function query_value(target, name)
     if k == name then return v end
   end
   return nil
-end
-
-local function is_integer(v)
-  return type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53
 end
 
 -- close codes a peer may receive: 1000-1003, 1007-1014, 3000-4999
