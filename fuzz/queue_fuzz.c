@@ -212,23 +212,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			xrt_item_free(it);
 			break;
 		}
-		case 3: {	/* take_tag from q[w] to q[!w] */
-			struct model keep = { .n = 0 };
-			size_t i;
-			int all;
+		case 3: {	/* move q[w]'s head to the back of q[!w] */
+			xrt_item *it;
 
-			take(&in, &arg);
-			all = (arg & 0x08) != 0;
-			if (m[!w].n + m[w].n > MAXQ)
+			if (!m[w].n || m[!w].n >= MAXQ)
 				break;
-			xrt_fifo_take_tag(&q[w], arg & 0x07, all, &q[!w]);
-			for (i = 0; i < m[w].n; i++) {
-				if (all || m[w].v[i].tag == (arg & 0x07))
-					m[!w].v[m[!w].n++] = m[w].v[i];
-				else
-					keep.v[keep.n++] = m[w].v[i];
-			}
-			m[w] = keep;
+			it = xrt_fifo_pop(&q[w]);
+			if (!it)
+				abort();
+			xrt_fifo_push(&q[!w], it);
+			m[!w].v[m[!w].n++] = m[w].v[0];
+			memmove(m[w].v, m[w].v + 1, (m[w].n - 1) * sizeof(*m[w].v));
+			m[w].n--;
 			break;
 		}
 		case 4:		/* clear */
