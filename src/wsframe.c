@@ -385,8 +385,11 @@ xrt_http_parse(const char *head, size_t len, xrt_http_req *r)
 
 				if (d == ve || r->content_length >= 0)
 					return -1;
+				/* at most 10^10: checked before the digit is
+				 * added, so the bound holds exactly */
 				for (; d < ve; d++) {
-					if (*d < '0' || *d > '9' || cl > 1000000000LL)
+					if (*d < '0' || *d > '9' ||
+					    cl > (10000000000LL - (*d - '0')) / 10)
 						return -1;
 					cl = cl * 10 + (*d - '0');
 				}
