@@ -101,6 +101,15 @@ local function pump(from, to, pending)
   return pending, moved, false, chunk
 end
 
+-- How many tunnels are open now.
+function ConnectProxy:open_tunnels()
+  local n = 0
+  for _, c in ipairs(self.conns) do
+    if c.up and not c.closed then n = n + 1 end
+  end
+  return n
+end
+
 function ConnectProxy:poll()
   local n = 0
   for _ = 1, 16 do
