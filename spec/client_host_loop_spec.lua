@@ -97,4 +97,61 @@ describe("driving a client from a host loop", function()
     assert.equal(2, ran)
     assert.equal(0, c:poll(0))
   end)
+
+  describe("client:run() without seconds", function()
+    local P = require "support.proc"
+    local core = require "xano.realtime.core"
+    local function client(url)
+      return H.track(realtime.new{ url = url or "http://127.0.0.1:9", canonical = "test" })
+    end
+    -- run() must return by itself; if it does not, the hook ends it with
+    -- an error instead of hanging the suite
+    local function bounded(f)
+      local deadline = core.now() + 10
+      debug.sethook(function()
+        if core.now() > deadline then error("run() did not return") end
+      end, "", 1000)
+      local ok, r = pcall(f)
+      debug.sethook()
+      assert(ok, r)
+      return r
+    end
+
+    it("returns at once when nothing could produce an event", function()
+      local c = client()
+      assert.equal(0, bounded(function() return c:run() end))
+      assert.is_false(c:is_closed())
+      assert.equal("idle", c:status())
+    end)
+
+    it("returns once its last workflow ended", function()
+      local c = client()
+      local done = false
+      c:workflow(function() realtime.sleep(0.05); done = true end)
+      bounded(function() return c:run() end)
+      assert.is_true(done)
+    end)
+
+    it("returns once the last channel closed and the socket went", function()
+      -- the server runs in its own process: run() polls only this client
+      local proc = P.spawn({ os.getenv("XRT_LUA") or "lua5.4", "bin/xano-realtime-server",
+                             "--port", "0", "--canonical", "test" })
+      H.track({ close = function() proc:kill() end })
+      local port
+      H.wait_until(function()
+        port = proc:output():match("listening ws://127%.0%.0%.1:(%d+)/")
+        assert(not proc:exited(), "the server exited: " .. proc:output())
+        return port
+      end, "the server's ready line")
+      local c = client("http://127.0.0.1:" .. port)
+      local ch = c:channel("room")
+      local got
+      ch:on("message", function(ev) got = ev.payload; ch:close() end)
+      ch:open()
+      assert.is_true(ch:send("bye"))
+      bounded(function() return c:run() end)
+      assert.equal("bye", got)
+      assert.equal("idle", c:status())
+    end)
+  end)
 end)

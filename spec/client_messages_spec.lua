@@ -130,6 +130,27 @@ describe("messages", function()
     assert.equal(0, #b.got)
   end)
 
+  it("in flight for a channel closed here reach no handler, and are counted as ignored", function()
+    local b = member()
+    local keep = b.c:channel("keep")
+    local rec, kept = H.recorder()
+    keep:on("message", rec)
+    local app = {}
+    b.c:on("message", function(ev) app[#app + 1] = ev end)
+    keep:open()
+    H.wait_until(function() return #srv:members("keep") == 1 and #b.ch:presence() == 1 end,
+      "joined keep, and room's presence in")
+    local me = srv:members("keep")[1]
+    b.ch:close()
+    -- frames the server sends before it reads the leave
+    assert(srv:send_raw(me, '{"action":"message","options":{"channel":"room"},"payload":"late"}'))
+    assert(srv:send_raw(me, '{"action":"message","options":{"channel":"keep"},"payload":"marker"}'))
+    H.wait_until(function() return #kept == 1 end, "the marker")
+    assert.equal(0, #b.got)
+    assert.same({ "marker" }, payloads(app))
+    assert.equal(1, b.c:stats().ignored)
+  end)
+
   it("can be unsubscribed with off()", function()
     local a = member()
     local count = 0

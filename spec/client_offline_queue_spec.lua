@@ -1,8 +1,10 @@
 -- Queue Offline Actions: with queue_offline, every action taken while the
 -- client is not connected (send, send_to, history), backoff included, is
 -- kept in order and sent after the rejoin, joins first.  The queue is
--- bounded by queue_limit; what overflows is reported.  Without it, send
--- returns nil, "not connected".  Frames accepted but not yet written when
+-- bounded by queue_limit; what overflows is reported.  A channel closed
+-- while offline still sends what it queued, before its leave.  It is on unless
+-- asked off; off, send returns nil, "not connected" while offline, but
+-- an action taken while the first join is in progress is held for it.  Frames accepted but not yet written when
 -- the link drops are not lost.
 local H = require "support.helpers"
 local Proxy = require "support.proxy"
@@ -49,12 +51,35 @@ describe("Queue Offline Actions", function()
   before_each(function() port = nil; start_server() end)
   after_each(function() H.cleanup() end)
 
-  it("without it, send says not connected while offline", function()
+  it("is on by default, as in WeWeb's Open channel", function()
     local c = client()
-    local ch = c:channel("room")
+    c:set_reconnect_codes({}) -- no automatic reconnect: the send is surely offline
+    local ch = open(c, "room")
+    assert.is_true(ch:options().queue_offline)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    peer:channel("room"):open()
+    H.wait_until(function() return #srv:members("room") == 2 end, "the peer joined")
+    srv:drop(srv:members("room")[1], 1011)
+    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    assert.is_true(ch:send("while away"))
+    c:reconnect()
+    H.wait_until(function() return #got == 1 end, "the queued message at the peer")
+    assert.is_true(ch:send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.same({ "while away", "end" }, got)
+  end)
+
+  it("turned off, send says not connected while offline, but not during the first join", function()
+    local c = client()
+    local ch = c:channel("room", { queue_offline = false })
     ch:open()
-    assert.same({ nil, "not connected" }, { ch:send("too early") })
+    -- the first join is in progress: the channel is connecting, not offline
+    assert.is_true(ch:send("while connecting"))
     H.wait_until(function() return c:status() == "connected" end, "connected")
+    H.wait_until(function() return #frames >= 2 end, "the join and the held message")
+    assert.same({ "join:room", "message:while connecting" }, summary())
     srv:close()
     H.wait_until(function() return c:status() == "disconnected" end, "the loss")
     assert.same({ nil, "not connected" }, { ch:send("during backoff") })
@@ -111,7 +136,7 @@ describe("Queue Offline Actions", function()
     assert.same({ "join:room", "message:b", "message:c" }, summary())
   end)
 
-  it("reports the queued actions of a channel closed while offline", function()
+  it("sends the queued actions of a channel closed while offline, then its leave", function()
     local c = client()
     local rec, errors = H.recorder()
     c:on("error", rec)
@@ -119,15 +144,29 @@ describe("Queue Offline Actions", function()
     local keep = open(c, "keep", { queue_offline = true })
     srv:close()
     H.wait_until(function() return c:status() == "disconnected" end, "the loss")
-    ch:send("lost 1"); keep:send("kept"); ch:send("lost 2")
+    ch:send("sent 1"); keep:send("kept"); ch:send("sent 2")
     ch:close()
-    H.wait_until(function() return #errors == 1 end, "the report")
-    assert.matches("2 queued action%(s%) of channel 'room' were not sent", errors[1].payload.message)
-    assert.equal("lost 1", errors[1].payload.dropped[1].payload)
-    assert.equal("lost 2", errors[1].payload.dropped[2].payload)
     start_server()
-    H.wait_until(function() return #frames >= 2 end, "the rejoin of keep")
-    assert.same({ "join:keep", "message:kept" }, summary())
+    H.wait_until(function() return #frames >= 6 end, "the rejoin, the queue and the leave")
+    assert.same({ "join:room", "join:keep", "message:sent 1", "message:kept", "message:sent 2", "leave" }, summary())
+    assert.equal("room", frames[6].frame.options.channel)
+    assert.same({}, srv:members("room"))
+    assert.equal(1, #srv:members("keep"))
+    assert.same({}, errors)
+  end)
+
+  it("sends what a channel closed offline left queued even when no channel is left open", function()
+    local c = client()
+    local ch = open(c, "room", { queue_offline = true })
+    srv:close()
+    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
+    ch:send("last words")
+    ch:close()
+    start_server()
+    H.wait_until(function() return #frames >= 3 end, "the rejoin, the message and the leave")
+    assert.same({ "join:room", "message:last words", "leave" }, summary())
+    H.wait_until(function() return c:status() == "idle" and #srv:sockets() == 0 end, "the socket to close after")
+    assert.equal(0, c:stats().queued)
   end)
 
   it("tells client:close() how many offline actions were never sent", function()

@@ -166,6 +166,87 @@ describe("reconnecting", function()
     assert.is_number(c:stats().rtt)
   end)
 
+  it("reconnects at once when asked while connected: a new socket, rejoined, no disconnected event", function()
+    local c = client()
+    local rec, st = H.recorder()
+    c:on("connection_status", rec)
+    connected(c)
+    H.wait_until(function() return #st == 1 end, "the connected event")
+    local old = srv:sockets()[1].socketId
+    c:reconnect()
+    H.wait_until(function()
+      local m = srv:members("room")
+      return #st == 2 and #m == 1 and m[1] ~= old
+    end, "a new socket joined to room")
+    assert.same({ "connected", "connected" }, { st[1].payload.status, st[2].payload.status })
+    assert.equal(1, #srv:sockets())
+  end)
+
+  it("reconnects at once when asked during a long backoff", function()
+    local port = srv.port
+    local c = client{ reconnect = { initial = 600, max = 600 } }
+    local long = false
+    c:on("reconnecting", function(ev) if ev.payload.delay >= 20 then long = true end end)
+    connected(c)
+    srv:close()
+    -- the server is down: attempts fail at once until one waits long (a
+    -- shorter delay, uniform in [0, 20) s, may pass first: hence 40 s); the
+    -- rejoin below must then come within 10 s, long before the timer
+    H.wait_until(function() return long end, "a backoff of 20 s or more", 40)
+    srv = H.track(assert(server.start{ port = port, canonical = "test" }))
+    c:reconnect()
+    H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 1 end,
+      "the rejoin, long before the backoff ends")
+  end)
+
+  it("changes the identity a peer sees when the token changes while connected", function()
+    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+    srv:close()
+    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+    local c = client{ token = "tok-a" }
+    local ch = connected(c)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev end)
+    connected(peer)
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    local rec, st = H.recorder()
+    c:on("connection_status", rec)
+    c:set_token("tok-b")
+    H.wait_until(function() return #st == 1 and #srv:members("room") == 2 end, "the reconnect")
+    assert.is_true(ch:send("who am i"))
+    H.wait_until(function() return #got == 1 end, "the message at the peer")
+    assert.equal(2, got[1].client.permissions.row_id)
+  end)
+
+  for _, how in ipairs({ "reconnect()", "set_token()" }) do
+    it("sends an action asked right after " .. how .. " on a live link once, on the new link", function()
+      -- through a proxy, as across a real network: a frame written just
+      -- before the close of the old link could be lost with it
+      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+      srv:close()
+      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      local p = H.track(Proxy.start{ target_port = srv.port })
+      local c = client{ url = "http://127.0.0.1:" .. p.port, token = "tok-a" }
+      local ch = connected(c)
+      local peer = client()
+      local got = {}
+      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+      connected(peer)
+      H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+      for round = 1, 10 do
+        local old = srv:sockets()
+        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        assert.is_true(ch:send(round))
+        H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
+        assert.are_not.same(old, srv:sockets())
+      end
+      assert.is_true(ch:send("end"))
+      H.wait_until(function() return got[#got] == "end" end, "a later marker")
+      assert.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "end" }, got)
+    end)
+  end
+
   it("reconnects at once with a new token, keeping its channels", function()
     local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
     srv:close()

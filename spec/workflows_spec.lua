@@ -293,6 +293,20 @@ describe("workflows", function()
       assert.is_nil(other:timeout())
     end)
 
+    it("ends only with its own client: another client's sleeping and waiting workflows go on", function()
+      local c = client()
+      local other, room = joined("room")
+      local slept, heard = false, nil
+      c:workflow(function() realtime.sleep(30) end)
+      other:workflow(function() realtime.sleep(0.05); slept = true end)
+      other:workflow(function() heard = room:wait("message", 5) end)
+      c:close()
+      H.wait_until(function() return slept end, "the other client's sleep to end")
+      assert.is_true(room:send("still here"))
+      H.wait_until(function() return heard ~= nil end, "the other client's wait to end")
+      assert.equal("still here", heard.payload)
+    end)
+
     it("needs a function", function()
       local c = client()
       assert.has_error(function() c:workflow("go") end,

@@ -4,8 +4,10 @@
  * Owns the connection's state machine on the service thread: connect (the
  * token travels as the only subprotocol), reconnect after an unexpected
  * loss with capped full-jitter backoff and a close-code policy, WebSocket
- * pings that find a dead link, the join frames replayed first after every
- * (re)connect, and the outgoing queue that keeps frames across outages.
+ * pings that find a dead link, and the outgoing stream: one FIFO of joins,
+ * leaves and actions in the order the app asked for them, kept across
+ * outages, with the joins of the channels joined at its head replayed
+ * first after every (re)connect (see xrt_join in rt.h).
  * The Lua thread reaches it only through the functions marked "Lua thread",
  * which take the loop mutex, and through commands.
  */
@@ -65,7 +67,7 @@ const int xrt_reconnect_codes[] = {
 const int xrt_nreconnect_codes =
 	(int)(sizeof(xrt_reconnect_codes) / sizeof(xrt_reconnect_codes[0]));
 
-/* ------------------------------------------------------------ Lua thread */
+/* --------------------------------------------------------------- lifetime */
 
 xrt_client *
 xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
@@ -136,6 +138,136 @@ xrt_client_destroy(xrt_client *c)
 	free(c);
 }
 
+/* ---------------------------------------------- the stream (under mu) */
+
+static int
+join_find(xrt_client *c, int64_t tag)
+{
+	int i;
+
+	for (i = 0; i < c->njoins; i++)
+		if (c->joins[i].tag == tag)
+			return i;
+	return -1;
+}
+
+/* tag is joined at the head of the stream with frame (taken); not replayed
+ * again on this link: it was just written, or the link is going away. */
+static int
+join_add(xrt_client *c, int64_t tag, xrt_buf *frame)
+{
+	int i = join_find(c, tag);
+
+	if (i >= 0) {
+		xrt_buf_unref(c->joins[i].frame);
+		c->joins[i].frame = frame;
+		return 0;
+	}
+	if (c->njoins == c->capjoins) {
+		int cap = c->capjoins ? c->capjoins * 2 : 8;
+		xrt_join *j = realloc(c->joins, sizeof(*j) * (size_t)cap);
+
+		if (!j) {
+			xrt_buf_unref(frame);
+			return -1;
+		}
+		c->joins = j;
+		c->capjoins = cap;
+	}
+	c->joins[c->njoins].tag = tag;
+	c->joins[c->njoins].frame = frame;
+	if (c->join_cursor == c->njoins)
+		c->join_cursor++;
+	c->njoins++;
+	return 0;
+}
+
+/* tag is no longer joined at the head; returns its join frame (the
+ * caller's reference), NULL when it was not joined. */
+static xrt_buf *
+join_remove(xrt_client *c, int64_t tag)
+{
+	int i = join_find(c, tag);
+	xrt_buf *f;
+
+	if (i < 0)
+		return NULL;
+	f = c->joins[i].frame;
+	memmove(c->joins + i, c->joins + i + 1,
+		sizeof(*c->joins) * (size_t)(c->njoins - i - 1));
+	c->njoins--;
+	if (i < c->join_cursor)
+		c->join_cursor--;
+	return f;
+}
+
+/* Appends a frame to the stream; wakes the writer of an open link. */
+static int
+push_frame(xrt_client *c, xrt_item *it)
+{
+	xrt_fifo_push(&c->out, it);
+	if (it->b == XRT_FRAME_DATA)
+		c->ndata++;
+	if (c->state == XRT_OPEN && !c->write_queued)
+		return c->write_queued = 1;
+	return 0;
+}
+
+static xrt_item *
+pop_frame(xrt_client *c)
+{
+	xrt_item *it = xrt_fifo_pop(&c->out);
+
+	if (it && it->b == XRT_FRAME_DATA)
+		c->ndata--;
+	return it;
+}
+
+/* Takes the oldest action off the stream (the queue is full); joins and
+ * leaves stay. */
+static xrt_item *
+pop_oldest_data(xrt_client *c)
+{
+	xrt_item *it, *prev = NULL;
+
+	for (it = c->out.head; it; prev = it, it = it->next)
+		if (it->b == XRT_FRAME_DATA)
+			break;
+	if (!it)
+		return NULL;
+	if (prev)
+		prev->next = it->next;
+	else
+		c->out.head = it->next;
+	if (c->out.tail == it)
+		c->out.tail = prev;
+	it->next = NULL;
+	c->out.count--;
+	c->out.bytes -= xrt_item_cost(it);
+	c->ndata--;
+	return it;
+}
+
+/* Moves every action to dropped, in order; joins and leaves stay. */
+static void
+take_data(xrt_client *c, xrt_fifo *dropped)
+{
+	xrt_fifo keep = { NULL, NULL, 0, 0 };
+	xrt_item *it;
+
+	while ((it = xrt_fifo_pop(&c->out))) {
+		if (it->b == XRT_FRAME_DATA) {
+			c->ndata--;
+			xrt_fifo_push(dropped, it);
+		} else {
+			xrt_fifo_push(&keep, it);
+		}
+	}
+	c->out = keep;
+}
+
+/* ------------------------------------------------------------ Lua thread */
+
 int
 xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		xrt_buf **dropped)
@@ -148,6 +280,7 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 	if (!it)
 		return XSEND_FULL;
 	it->a = tag;
+	it->b = XRT_FRAME_DATA;
 	pthread_mutex_lock(&loop->mu);
 	if (c->state == XRT_CLOSED) {
 		r = XSEND_CLOSED;
@@ -155,14 +288,12 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		if (c->out.bytes + frame->len > c->send_limit && c->out.count)
 			r = XSEND_FULL;
 		else {
-			xrt_fifo_push(&c->out, it);
+			wake = push_frame(c, it);
 			it = NULL;
-			if (!c->write_queued)
-				wake = c->write_queued = 1;
 		}
 	} else if (queue) {
-		if (c->out.count >= c->queue_limit) {
-			xrt_item *old = xrt_fifo_pop(&c->out);
+		if (c->ndata >= c->queue_limit) {
+			xrt_item *old = pop_oldest_data(c);
 
 			if (old) {
 				*dropped = old->buf;
@@ -173,7 +304,7 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 			}
 		}
 		if (c->queue_limit) {
-			xrt_fifo_push(&c->out, it);
+			push_frame(c, it);
 			it = NULL;
 		} else {
 			r = XSEND_FULL;
@@ -188,69 +319,74 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 	return r;
 }
 
+/* Connects unless connected or connecting.  The state says "connecting"
+ * from here on, before the service thread runs the command. */
 void
-xrt_client_set_join(xrt_client *c, int64_t tag, xrt_buf *frame)
+xrt_client_start(xrt_client *c)
+{
+	pthread_mutex_lock(&c->ep.loop->mu);
+	if (c->state == XRT_IDLE || c->state == XRT_DOWN) {
+		c->state = XRT_CONNECTING;
+		c->start_pending = 1;
+	}
+	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_cmd(c->ep.loop, XCMD_START, c, 0, 0, NULL, NULL);
+}
+
+/* The channel's join goes on the stream after everything asked before. */
+void
+xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 {
 	xrt_loop *loop = c->ep.loop;
-	int i, wake = 0;
+	xrt_item *it = xrt_item_new(XRT_WS_TEXT, join);
+	int wake = 0;
 
+	if (!it)
+		return;
+	it->a = tag;
+	it->b = XRT_FRAME_JOIN;
 	pthread_mutex_lock(&loop->mu);
-	for (i = 0; i < c->njoins; i++)
-		if (c->joins[i].tag == tag)
-			break;
-	if (i < c->njoins) {
-		xrt_buf_unref(c->joins[i].frame);
-		c->joins[i].frame = frame;
-	} else {
-		if (c->njoins == c->capjoins) {
-			int cap = c->capjoins ? c->capjoins * 2 : 8;
-			xrt_join *j = realloc(c->joins, sizeof(*j) * (size_t)cap);
-
-			if (!j) {
-				pthread_mutex_unlock(&loop->mu);
-				xrt_buf_unref(frame);
-				return;
-			}
-			c->joins = j;
-			c->capjoins = cap;
-		}
-		c->joins[c->njoins].tag = tag;
-		c->joins[c->njoins].frame = frame;
-		c->njoins++;
-		/* on an open link the writer sends it next */
-		if (c->state == XRT_OPEN && !c->write_queued)
-			wake = c->write_queued = 1;
+	if (c->state != XRT_CLOSED) {
+		wake = push_frame(c, it);
+		it = NULL;
 	}
 	pthread_mutex_unlock(&loop->mu);
+	xrt_item_free(it);
 	if (wake)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
+/* The channel's leave goes on the stream after everything asked before,
+ * whatever the state: its queued actions are still sent, after the rejoin,
+ * before it. */
 void
-xrt_client_clear_join(xrt_client *c, int64_t tag)
+xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave)
 {
 	xrt_loop *loop = c->ep.loop;
-	int i;
+	xrt_item *it = xrt_item_new(XRT_WS_TEXT, leave);
+	int wake = 0;
 
+	if (!it)
+		return;
+	it->a = tag;
+	it->b = XRT_FRAME_LEAVE;
 	pthread_mutex_lock(&loop->mu);
-	for (i = 0; i < c->njoins; i++)
-		if (c->joins[i].tag == tag) {
-			xrt_buf_unref(c->joins[i].frame);
-			memmove(c->joins + i, c->joins + i + 1,
-				sizeof(*c->joins) * (size_t)(c->njoins - i - 1));
-			c->njoins--;
-			if (i < c->join_cursor)
-				c->join_cursor--;
-			break;
-		}
+	if (c->state != XRT_CLOSED) {
+		wake = push_frame(c, it);
+		it = NULL;
+	}
 	pthread_mutex_unlock(&loop->mu);
+	xrt_item_free(it);
+	if (wake)
+		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
+/* The actions still queued, taken off the stream. */
 void
-xrt_client_take(xrt_client *c, int64_t tag, int all, xrt_fifo *out)
+xrt_client_take(xrt_client *c, xrt_fifo *out)
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
-	xrt_fifo_take_tag(&c->out, tag, all, out);
+	take_data(c, out);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
 
@@ -298,7 +434,7 @@ xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued, char *reason,
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
 	*s = c->stats;
-	*queued = c->out.count;
+	*queued = c->ndata;
 	snprintf(reason, reasonlen, "%s", c->last_close_reason);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
@@ -382,6 +518,7 @@ finish_stop(xrt_client *c)
 	xrt_race_cancel(c);
 	c->proxy_asking = 0;
 	c->closing = 0;
+	c->flush_stop = 0;
 	if (c->stop_final) {
 		set_state(c, XRT_CLOSED);
 		xrt_ep_service_done(&c->ep);
@@ -680,6 +817,7 @@ connect_now(xrt_client *c)
 	c->reason[0] = '\0';
 	c->peer_code = c->our_code = c->http_status = 0;
 	c->was_open = 0;
+	c->no_drain = 0;
 	set_state(c, XRT_CONNECTING);
 	/* the connect timeout covers the name lookup and the TCP connects */
 	if (c->connect_timeout_us > 0)
@@ -745,15 +883,30 @@ begin_close(xrt_client *c, int code)
 void
 xrt_client_command(xrt_client *c, int kind)
 {
-	int state = c->state;	/* only this thread changes it */
+	int state, pending, queued;
+
+	/* the Lua thread moves idle or down to connecting (start()); every
+	 * other change is this thread's */
+	pthread_mutex_lock(&c->ep.loop->mu);
+	state = c->state;
+	pending = c->start_pending;
+	queued = c->ndata > 0;
+	if (kind == XCMD_START)
+		c->start_pending = 0;
+	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	switch (kind) {
 	case XCMD_START:
-		if (state == XRT_IDLE || state == XRT_DOWN) {
+		c->flush_stop = 0;
+		if (state == XRT_IDLE || state == XRT_DOWN ||
+		    (state == XRT_CONNECTING && pending)) {
 			c->attempt = 0;
 			connect_now(c);
-		} else if (state == XRT_STOPPING) {
+		} else if (state == XRT_STOPPING && !c->stop_final) {
+			/* reconnect once down; what is still queued waits for
+			 * that link rather than go on this closing one */
 			c->restart = 1;
+			c->no_drain = 1;
 		}
 		break;
 
@@ -762,7 +915,19 @@ xrt_client_command(xrt_client *c, int kind)
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
 		c->restart = 0;
-		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+		c->flush_stop = 0;
+		if (kind == XCMD_STOP && queued &&
+		    (state == XRT_CONNECTING || state == XRT_WAITING)) {
+			/* actions wait to be sent: connect for them, then
+			 * stop once they are written (on_writable) */
+			c->flush_stop = 1;
+		} else if (state == XRT_CONNECTING && pending) {
+			/* a shutdown before the start ran: nothing to close */
+			pthread_mutex_lock(&c->ep.loop->mu);
+			c->start_pending = 0;
+			pthread_mutex_unlock(&c->ep.loop->mu);
+			finish_stop(c);
+		} else if (state == XRT_OPEN || state == XRT_CONNECTING) {
 			set_state(c, XRT_STOPPING);
 			begin_close(c, 1000);
 		} else if (state == XRT_STOPPING) {
@@ -774,7 +939,11 @@ xrt_client_command(xrt_client *c, int kind)
 
 	case XCMD_RECONNECT:
 		if (state == XRT_OPEN || state == XRT_CONNECTING) {
+			/* nothing more is written on this link: what is still
+			 * queued goes on the next one, after the rejoin, rather
+			 * than just before a close that may lose it */
 			c->restart = 1;
+			c->no_drain = 1;
 			begin_close(c, 4000);
 		} else if (state == XRT_WAITING) {
 			lws_sul_cancel(&c->sul_retry);
@@ -817,6 +986,18 @@ on_established(xrt_client *c)
 	c->was_open = 1;
 	c->opened_at = c->last_rx = now;
 	c->ping_sent = 0;
+	if (c->state == XRT_STOPPING || c->restart) {
+		/* a stop or a reconnect came while connecting (its kill of the
+		 * connection does not survive the handshake): this link is
+		 * closed at once, with nothing written on it and no event */
+		c->closing = 1;
+		c->no_drain = 1;
+		lws_callback_on_writable(c->wsi);
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+				 deadline_fire, c->drain_timeout_us > 0 ?
+				 c->drain_timeout_us : 1);
+		return;
+	}
 	pthread_mutex_lock(&c->ep.loop->mu);
 	c->state = XRT_OPEN;
 	c->join_cursor = 0;
@@ -825,7 +1006,7 @@ on_established(xrt_client *c)
 	c->write_queued = work;	/* the writer is busy exactly when there is work */
 	pthread_mutex_unlock(&c->ep.loop->mu);
 	xrt_ep_event(&c->ep, XEV_CONNECTED, 0, 0, NULL, NULL);
-	if (work)
+	if (work || c->flush_stop)
 		lws_callback_on_writable(c->wsi);
 	if (c->ping_interval_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
@@ -1000,30 +1181,45 @@ on_writable(xrt_client *c, struct lws *wsi)
 		return 0;
 	}
 
-	/* Take a batch: join frames first, then the queue.  write_queued
+	/* Take a batch: the joins replayed after a (re)connect first, then
+	 * the stream, whose joins and leaves update what is joined at its
+	 * head as they go (undone below if the write fails).  write_queued
 	 * stays set while this writer has work, so that send() wakes the
 	 * service thread only when the writer is idle. */
 	pthread_mutex_lock(&c->ep.loop->mu);
-	while (nb < XRT_BATCH_FRAMES && (!nb || bytes < XRT_BATCH_BYTES)) {
+	while (!c->no_drain && nb < XRT_BATCH_FRAMES &&
+	       (!nb || bytes < XRT_BATCH_BYTES)) {
 		xrt_item *it = NULL;
 		xrt_buf *f;
 
-		if (c->join_cursor < c->njoins)
+		if (c->join_cursor < c->njoins) {
 			f = xrt_buf_ref(c->joins[c->join_cursor++].frame);
-		else if ((it = xrt_fifo_pop(&c->out)))
+		} else if ((it = pop_frame(c))) {
 			f = it->buf;
-		else
+			if (it->b == XRT_FRAME_JOIN)
+				join_add(c, it->a, xrt_buf_ref(f));
+			else if (it->b == XRT_FRAME_LEAVE)
+				it->buf2 = join_remove(c, it->a);
+		} else {
 			break;
+		}
 		batch[nb] = it;
 		frames[nb++] = f;
 		bytes += f->len;
 	}
-	more = c->join_cursor < c->njoins || c->out.count;
+	more = !c->no_drain && (c->join_cursor < c->njoins || c->out.count);
 	if (!more)
 		c->write_queued = 0;
 	pthread_mutex_unlock(&c->ep.loop->mu);
 
 	if (!nb) {
+		if (c->flush_stop && !c->closing) {
+			/* connected only to send what was queued: done */
+			c->flush_stop = 0;
+			set_state(c, XRT_STOPPING);
+			c->our_code = 1000;
+			c->closing = 1;
+		}
 		if (c->closing == 1) {
 			/* once: lws then sends the close frame and waits for
 			 * the server's, and calls back here meanwhile */
@@ -1050,9 +1246,21 @@ on_writable(xrt_client *c, struct lws *wsi)
 	if (n < 0) {
 		/* not sent: keep the queued ones for the next connection */
 		pthread_mutex_lock(&c->ep.loop->mu);
-		for (k = nb - 1; k >= 0; k--)
-			if (batch[k])
-				xrt_fifo_push_front(&c->out, batch[k]);
+		for (k = nb - 1; k >= 0; k--) {
+			xrt_item *it = batch[k];
+
+			if (!it)
+				continue;
+			if (it->b == XRT_FRAME_JOIN) {
+				xrt_buf_unref(join_remove(c, it->a));
+			} else if (it->b == XRT_FRAME_LEAVE && it->buf2) {
+				join_add(c, it->a, it->buf2);
+				it->buf2 = NULL;
+			} else if (it->b == XRT_FRAME_DATA) {
+				c->ndata++;
+			}
+			xrt_fifo_push_front(&c->out, it);
+		}
 		pthread_mutex_unlock(&c->ep.loop->mu);
 		for (k = 0; k < nb; k++)
 			if (!batch[k])
@@ -1070,7 +1278,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 		else
 			xrt_buf_unref(frames[k]);
 	}
-	if (more || c->closing == 1)
+	if (more || c->closing == 1 || c->flush_stop)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

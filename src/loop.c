@@ -458,6 +458,88 @@ service_main(void *arg)
 	return NULL;
 }
 
+/* ------------------------------------------------------ process exit */
+
+/* Every live loop, so that the process's exit can finish what the app
+ * closed: os.exit() without closing the Lua state ends the process while
+ * the service threads still write what client:close() left queued.  The
+ * exit hook waits for those closes, bounded by their drain_timeout.  Lock
+ * order: live_mu, then a loop's mu. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t live_once = PTHREAD_ONCE_INIT;
+static xrt_loop *live_loops;
+
+/* Clients the app closed whose close the service thread has not finished;
+ * *longest gets the largest drain_timeout among them. */
+static int
+closes_pending(int64_t *longest)
+{
+	xrt_loop *loop;
+	xrt_endpoint *ep;
+	int n = 0;
+
+	pthread_mutex_lock(&live_mu);
+	for (loop = live_loops; loop; loop = loop->next_live) {
+		pthread_mutex_lock(&loop->mu);
+		for (ep = loop->eps; ep; ep = ep->next)
+			if (ep->type == XRT_CLIENT && ep->lua_closed) {
+				int64_t d = ((xrt_client *)ep)->drain_timeout_us;
+
+				if (d > *longest)
+					*longest = d;
+				n++;
+			}
+		pthread_mutex_unlock(&loop->mu);
+	}
+	pthread_mutex_unlock(&live_mu);
+	return n;
+}
+
+static void
+finish_closes_at_exit(void)
+{
+	int64_t longest = 0;
+	double deadline;
+
+	if (!closes_pending(&longest))
+		return;
+	/* the drain deadline runs on the service thread; this one only
+	 * bounds the wait should that thread be stuck */
+	deadline = xrt_now() + (double)longest / 1e6 + 1;
+	while (closes_pending(&longest) && xrt_now() < deadline)
+		xrt_sleep(0.005);
+}
+
+static void
+register_exit_hook(void)
+{
+	atexit(finish_closes_at_exit);
+}
+
+static void
+live_add(xrt_loop *loop)
+{
+	pthread_once(&live_once, register_exit_hook);
+	pthread_mutex_lock(&live_mu);
+	loop->next_live = live_loops;
+	live_loops = loop;
+	pthread_mutex_unlock(&live_mu);
+}
+
+static void
+live_remove(xrt_loop *loop)
+{
+	xrt_loop **pp;
+
+	pthread_mutex_lock(&live_mu);
+	for (pp = &live_loops; *pp; pp = &(*pp)->next_live)
+		if (*pp == loop) {
+			*pp = loop->next_live;
+			break;
+		}
+	pthread_mutex_unlock(&live_mu);
+}
+
 /* A process holding many connections needs more descriptors than the
  * usual soft limit of 1024; take what the hard limit allows (capped, since
  * lws sizes its tables by it). */
@@ -524,6 +606,7 @@ xrt_loop_new(char *err, size_t errlen)
 		goto fail;
 	}
 	loop->thread_started = 1;
+	live_add(loop);
 	return loop;
 
 fail:
@@ -554,6 +637,7 @@ xrt_loop_unref(xrt_loop *loop)	/* takes and releases mu */
 	pthread_mutex_unlock(&loop->mu);
 	if (!last)
 		return;
+	live_remove(loop);
 	xrt_fifo_clear(&loop->cmds);
 	close(loop->sig.fd);
 	pthread_mutex_destroy(&loop->mu);

@@ -177,7 +177,13 @@ command(lua_State *L, int kind)
 	return 0;
 }
 
-static int client_start(lua_State *L) { return command(L, XCMD_START); }
+static int
+client_start(lua_State *L)
+{
+	xrt_client_start(check_open(L));
+	return 0;
+}
+
 static int client_stop(lua_State *L) { return command(L, XCMD_STOP); }
 static int client_reconnect(lua_State *L) { return command(L, XCMD_RECONNECT); }
 static int client_kill(lua_State *L) { return command(L, XCMD_KILL); }
@@ -223,42 +229,53 @@ client_send(lua_State *L)
 	}
 }
 
+/* Pushes the frames of a FIFO as a list of strings, and frees them. */
+static void
+push_frames(lua_State *L, xrt_fifo *got)
+{
+	xrt_item *it;
+	int i = 0;
+
+	lua_createtable(L, (int)got->count, 0);
+	while ((it = xrt_fifo_pop(got))) {
+		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf), it->buf->len);
+		lua_rawseti(L, -2, ++i);
+		xrt_item_free(it);
+	}
+}
+
+/* open_channel(tag, join_frame) */
 static int
-client_set_join(lua_State *L)
+client_open_channel(lua_State *L)
 {
 	xrt_client *c = check_open(L);
 	lua_Integer tag = luaL_checkinteger(L, 2);
 
 	luaL_checkstring(L, 3);
-	xrt_client_set_join(c, tag, check_frame(L, 3));
+	xrt_client_open_channel(c, tag, check_frame(L, 3));
 	return 0;
 }
 
+/* close_channel(tag, leave_frame) */
 static int
-client_clear_join(lua_State *L)
+client_close_channel(lua_State *L)
 {
-	xrt_client_clear_join(check_open(L), luaL_checkinteger(L, 2));
+	xrt_client *c = check_open(L);
+	lua_Integer tag = luaL_checkinteger(L, 2);
+
+	luaL_checkstring(L, 3);
+	xrt_client_close_channel(c, tag, check_frame(L, 3));
 	return 0;
 }
 
-/* take([tag]) -> the queued frames of a channel (or all), removed */
+/* take() -> the queued actions, removed */
 static int
 client_take(lua_State *L)
 {
-	xrt_client *c = check_open(L);
-	int all = lua_isnoneornil(L, 2);
-	lua_Integer tag = all ? 0 : luaL_checkinteger(L, 2);
 	xrt_fifo got = { NULL, NULL, 0, 0 };
-	xrt_item *it;
-	int i = 0;
 
-	xrt_client_take(c, tag, all, &got);
-	lua_createtable(L, (int)got.count, 0);
-	while ((it = xrt_fifo_pop(&got))) {
-		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf), it->buf->len);
-		lua_rawseti(L, -2, ++i);
-		xrt_item_free(it);
-	}
+	xrt_client_take(check_open(L), &got);
+	push_frames(L, &got);
 	return 1;
 }
 
@@ -379,8 +396,8 @@ static const luaL_Reg client_methods[] = {
 	{ "reconnect", client_reconnect },
 	{ "kill", client_kill },
 	{ "send", client_send },
-	{ "set_join", client_set_join },
-	{ "clear_join", client_clear_join },
+	{ "open_channel", client_open_channel },
+	{ "close_channel", client_close_channel },
 	{ "take", client_take },
 	{ "set_token", client_set_token },
 	{ "set_policy", client_set_policy },

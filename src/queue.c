@@ -203,19 +203,6 @@ xrt_fifo_pop(xrt_fifo *q)
 	return it;
 }
 
-/* Moves the items whose tag (field a) equals tag, or every item when all is
- * set, from q to the end of out, keeping their order. */
-void
-xrt_fifo_take_tag(xrt_fifo *q, int64_t tag, int all, xrt_fifo *out)
-{
-	xrt_fifo keep = { NULL, NULL, 0, 0 };
-	xrt_item *it;
-
-	while ((it = xrt_fifo_pop(q)))
-		xrt_fifo_push(all || it->a == tag ? out : &keep, it);
-	*q = keep;
-}
-
 void
 xrt_fifo_clear(xrt_fifo *q)
 {

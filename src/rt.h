@@ -52,7 +52,8 @@ typedef struct xrt_item {
 	xrt_buf *buf2;		/* second string of an event (owned), may be NULL */
 	void *ptr;		/* command target */
 	int kind;		/* event kind, command kind or frame opcode */
-	int64_t a, b;		/* arguments; for a client frame, a is the channel tag */
+	int64_t a, b;		/* arguments; for a client frame, a is the channel
+				 * tag and b its role (XRT_FRAME_*) */
 } xrt_item;
 
 typedef struct xrt_fifo {
@@ -65,7 +66,6 @@ void xrt_item_free(xrt_item *it);
 void xrt_fifo_push(xrt_fifo *q, xrt_item *it);
 void xrt_fifo_push_front(xrt_fifo *q, xrt_item *it);
 xrt_item *xrt_fifo_pop(xrt_fifo *q);
-void xrt_fifo_take_tag(xrt_fifo *q, int64_t tag, int all, xrt_fifo *out);
 void xrt_fifo_clear(xrt_fifo *q);
 /* What a FIFO counts for an item in its bytes: the memory the item and its
  * buffers take (structs, headroom and capacity), not just payload bytes,
@@ -219,6 +219,7 @@ struct xrt_loop {
 	xrt_endpoint *eps;	/* under mu */
 	int shutting;		/* service: shutdown begun */
 	struct xrt_dns *dns;	/* service: resolved names (resolve.c) */
+	struct xrt_loop *next_live;	/* under live_mu (loop.c) */
 	uint64_t rng;		/* service */
 };
 
@@ -277,6 +278,14 @@ enum {
 	XRT_IDLE = 0, XRT_CONNECTING, XRT_OPEN, XRT_WAITING, XRT_DOWN,
 	XRT_STOPPING, XRT_CLOSED
 };
+
+/* A client's outgoing stream is one FIFO in the order the app asked:
+ * actions, and the join and leave of each channel.  The joins array holds
+ * the channels joined at the head of that stream (what the server has,
+ * once every frame written so far was read): the writer updates it as it
+ * writes a join or a leave, and replays it first after every (re)connect,
+ * before the FIFO goes on. */
+enum { XRT_FRAME_DATA = 0, XRT_FRAME_JOIN, XRT_FRAME_LEAVE };
 
 typedef struct xrt_join {
 	int64_t tag;
@@ -339,10 +348,12 @@ typedef struct xrt_client {
 	/* under mu */
 	char *token;
 	int state;
-	xrt_fifo out;
-	xrt_join *joins;
+	xrt_fifo out;		/* the outgoing stream, XRT_FRAME_* items */
+	size_t ndata;		/* XRT_FRAME_DATA items in out */
+	xrt_join *joins;	/* joined at the head of out */
 	int njoins, capjoins, join_cursor;
 	int write_queued;
+	int start_pending;	/* start() asked, XCMD_START not yet run */
 	int16_t policy[64];
 	int npolicy;
 	xrt_stats stats;
@@ -360,6 +371,8 @@ typedef struct xrt_client {
 	int rx_binary;
 	size_t rx_total;
 	int closing;		/* 1: drain, then close; 2: close frame sent */
+	int no_drain;		/* closing a link without writing more on it */
+	int flush_stop;		/* stop once the queued actions are written */
 	int in_connect, sync_failed;
 	int resolving;		/* waiting for the addresses of host (or proxy) */
 	xrt_race race;		/* the addresses being tried (connect.c) */
@@ -375,9 +388,10 @@ extern const int xrt_nreconnect_codes;
 xrt_client *xrt_client_new(xrt_loop *loop, const xrt_client_opts *o);
 int xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		    xrt_buf **dropped);
-void xrt_client_set_join(xrt_client *c, int64_t tag, xrt_buf *frame);
-void xrt_client_clear_join(xrt_client *c, int64_t tag);
-void xrt_client_take(xrt_client *c, int64_t tag, int all, xrt_fifo *out);
+void xrt_client_start(xrt_client *c);
+void xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join);
+void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave);
+void xrt_client_take(xrt_client *c, xrt_fifo *out);
 void xrt_client_set_token(xrt_client *c, const char *token);
 void xrt_client_set_policy(xrt_client *c, const int *codes, int n);
 int xrt_client_state(xrt_client *c);

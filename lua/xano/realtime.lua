@@ -263,14 +263,20 @@ function M.new(opts)
     _open = {},
     _nopen = 0,
     _next_tag = 0,
-    _handlers = Handlers.new(),
+    _handlers = Handlers.new(Handlers.CLIENT_ACTIONS),
     _pending = {},
     _closed = false,
     _down_reported = false,
     _connected = false,
     _counters = { callbacks = 0, callback_errors = 0, ignored = 0, malformed = 0, duplicates = 0 },
   }, Client)
-  self._report = function(err, tb) self:_callback_error(err, tb) end
+  -- the client owns the workflows its handlers park: a client dropped
+  -- without close() is collected with them
+  self._report = workflow.owner(function(err, tb) self:_callback_error(err, tb) end)
+  self._report_errors = workflow.owner(function(err, tb)
+    self._counters.callback_errors = self._counters.callback_errors + 1
+    io.stderr:write("xano.realtime: error in a callback_error handler: ", tb or tostring(err), "\n")
+  end)
   self:set_reconnect_codes(codes)
   clients[self] = true
   return self
@@ -374,7 +380,10 @@ local STATUS = {
 ---@return xano.realtime.Status
 function Client:status()
   if self._closed then return "closed" end
-  return STATUS[self._core:state()]
+  local st = self._core:state()
+  -- a channel opened while the last close winds down: it reconnects
+  if st == "stopping" and self._nopen > 0 then return "connecting" end
+  return STATUS[st]
 end
 
 --- Descriptor readable while events wait for this client (for luv,
@@ -464,12 +473,19 @@ function Client:_error(channel, message, extra)
   return { action = "error", channel = channel and channel.name, options = {}, payload = payload }
 end
 
+-- The core keeps one ordered stream of frames per client: a channel's
+-- join, actions and leave go out in the order they were asked for, and
+-- the joins of the open channels are replayed first after a reconnect.
 function Client:_channel_opened(ch, join)
   self._open[ch.name] = ch
   self._nopen = self._nopen + 1
   self._stop_pending = false
-  self._core:set_join(ch._tag, join)
-  if self._core:state() == "open" and self._connected then
+  local st = self._core:state()
+  -- until the first connect succeeds or fails, the channel is connecting,
+  -- not offline: its actions wait for the join whatever queue_offline says
+  ch._joining = st ~= "open" and st ~= "waiting" and st ~= "down"
+  self._core:open_channel(ch._tag, join)
+  if st == "open" and self._connected then
     -- joined now, on the live link: it still hears that it is connected
     ch._joined_before = true
     self:_local(ch, status_event("connected", nil, ch.name), true)
@@ -480,30 +496,29 @@ end
 function Client:_channel_closed(ch, leave)
   self._open[ch.name] = nil
   self._nopen = self._nopen - 1
-  self._core:clear_join(ch._tag)
   ch._joined_before = false
-  if self._core:state() == "open" then
-    self._core:send(leave, ch._tag, false)
-  else
-    local dropped = self._core:take(ch._tag)
-    if #dropped > 0 then
-      local frames = {}
-      for i = 1, #dropped do frames[i] = json.decode(dropped[i]) or dropped[i] end
-      self:_local(nil, self:_error(ch, ("%d queued action(s) of channel '%s' were not sent: the channel closed while offline")
-        :format(#dropped, ch.name), { dropped = frames }))
-    end
-  end
+  ch._joining = false
+  -- the leave follows what the channel still has queued, which is sent
+  -- first, after the rejoin when offline
+  self._core:close_channel(ch._tag, leave)
   if self._nopen == 0 then
-    -- the socket closes at the next poll unless a channel opens first:
-    -- closing and reopening a channel in one step (WeWeb's Open channel
-    -- on an open channel) keeps the socket
-    self._stop_pending = true
-    self._core:post()
+    if self._core:state() == "open" then
+      -- the socket closes at the next poll unless a channel opens first:
+      -- closing and reopening a channel in one step (WeWeb's Open channel
+      -- on an open channel) keeps the socket
+      self._stop_pending = true
+      self._core:post()
+    else
+      -- no link to keep: the attempt under way stops now, before it
+      -- connects (an open() right after starts a new one), or, when
+      -- actions are still queued, once it has sent them
+      self._core:stop()
+    end
   end
 end
 
 function Client:_send(ch, frame, what)
-  local ok, r = self._core:send(frame, ch._tag, ch._queue)
+  local ok, r = self._core:send(frame, ch._tag, ch._queue or ch._joining)
   if not ok then return nil, r end
   if r then
     -- the offline queue was full: the oldest action gave way
@@ -525,10 +540,7 @@ function Client:_callback_error(err, tb)
     io.stderr:write("xano.realtime: error in a callback: ", tb or tostring(err), "\n")
     return
   end
-  self._handlers:dispatch(ev, function(e2, tb2)
-    c.callback_errors = c.callback_errors + 1
-    io.stderr:write("xano.realtime: error in a callback_error handler: ", tb2 or tostring(e2), "\n")
-  end)
+  self._handlers:dispatch(ev, self._report_errors)
 end
 
 -- Runs the handlers of ch (if any) and the client's for ev.
@@ -572,7 +584,10 @@ end
 function Client:_on_connected()
   self._connected = true
   self._down_reported = false
+  -- a link made only to send what closed channels left queued: no news
+  if self._nopen == 0 then return 0 end
   for _, ch in pairs(self._open) do
+    ch._joining = false
     if ch._joined_before and ch._history_on then ch._rejoin_history = true end
     ch._joined_before = true
   end
@@ -581,9 +596,10 @@ end
 
 function Client:_on_closed(code, was_open, reason)
   self._connected = false
+  for _, ch in pairs(self._open) do ch._joining = false end
   self._last_close = { code = code, reason = reason }
   local n = 0
-  if was_open == 1 or not self._down_reported then
+  if self._nopen > 0 and (was_open == 1 or not self._down_reported) then
     self._down_reported = true
     for _, ch in pairs(self._open) do ch._presence.stale = true end
     n = n + self:_status_event("disconnected", { code = code, reason = reason })
@@ -796,8 +812,20 @@ function Client:poll(timeout)
   return n + workflow.run_due()
 end
 
---- Polls until the client is closed or seconds have passed (forever when
---- nil).  Returns how many callbacks ran.
+-- True while something could still produce an event for this client: an
+-- open channel, a workflow it parked, work it posted for itself, or a
+-- connection still winding down.
+function Client:_busy()
+  if self._nopen > 0 or #self._pending > 0 or self._stop_pending then return true end
+  if workflow.parked(self._report) + workflow.parked(self._report_errors) > 0 then return true end
+  local st = self._core:state()
+  return st ~= "idle" and st ~= "down"
+end
+
+--- Polls until the client is closed, seconds have passed, or (libuv's
+--- rule) nothing is left that could produce an event: no open channel, no
+--- parked workflow.  Without seconds it runs as long as that holds.
+--- Returns how many callbacks ran.
 ---@param seconds? number
 ---@return integer
 function Client:run(seconds)
@@ -805,6 +833,10 @@ function Client:run(seconds)
   local deadline = seconds and now() + seconds
   local n = 0
   while not self._closed do
+    if not self:_busy() then
+      n = n + self:poll(0) -- what is left to read
+      if self._closed or not self:_busy() then break end
+    end
     local left = deadline and deadline - now() or 1
     if left <= 0 then break end
     n = n + self:poll(left < 1 and left or 1)
@@ -833,7 +865,9 @@ function Client:close()
     workflow.cancel(ch, "closed")
   end
   self._open, self._nopen = {}, 0
-  workflow.drop(self._report) -- its sleeping workflows end with it
+  -- its sleeping workflows end with it (other clients' go on)
+  workflow.drop(self._report)
+  workflow.drop(self._report_errors)
   self._closed = true
   clients[self] = nil
   h:close()

@@ -1,7 +1,8 @@
 --- A channel of a client: WeWeb's Open channel / Close channel / Send
 --- message / Request history / Get presence, and the channel's triggers.
---- Channels share their client's one socket; the C core keeps each open
---- channel's join frame and replays it first after every reconnect.
+--- Channels share their client's one socket; the C core sends each
+--- channel's join, actions and leave in the order they were asked for, and
+--- replays the joins of the open channels first after every reconnect.
 local json = require "xano.realtime.json"
 local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
@@ -48,11 +49,12 @@ function Channel._new(client, name, opts, tag)
     _tag = tag,
     _presence_on = opts.presence and true or false,
     _history_on = opts.history and true or false,
-    _queue = opts.queue_offline and true or false,
+    _queue = opts.queue_offline ~= false, -- on unless asked off, as in WeWeb
+    _joining = false,
     _open = false,
     _joined_before = false,
     _rejoin_history = false,
-    _handlers = Handlers.new(),
+    _handlers = Handlers.new(Handlers.CHANNEL_ACTIONS),
     _presence = Presence.new(),
     _history = opts.history and History.new() or nil,
   }, Channel)
@@ -157,6 +159,11 @@ function Channel:send(payload, opts)
     if opts.socketId ~= nil then
       error("bad argument #2 to 'send' (use send_to(socket_id, payload) for a private message)", 2)
     end
+    for k in pairs(opts) do
+      if k ~= "authenticated" then
+        error("bad argument #2 to 'send' (unknown option '" .. tostring(k) .. "'; only 'authenticated' is known)", 2)
+      end
+    end
     auth = opts.authenticated
   end
   return send(self, encode_check(1, "send", json.message, self.name, payload, auth), "message")
@@ -205,6 +212,7 @@ function Channel:wait(action, timeout)
   if action ~= nil and type(action) ~= "string" then
     error("bad argument #1 to 'wait' (action name expected, got " .. type(action) .. ")", 2)
   end
+  if action ~= nil then self._handlers:check_action(action, "wait", 1, 2) end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
     error("bad argument #2 to 'wait' (non-negative number expected, got " ..
       (type(timeout) == "number" and tostring(timeout) or type(timeout)) .. ")", 2)

@@ -11,8 +11,30 @@ M.__index = M
 
 local next_id = 0
 
-function M.new()
-  return setmetatable({ list = {} }, M)
+-- The actions a channel's events can have, and a client's (its channels'
+-- and its own).  A name outside them is a typo that would never fire.
+M.CHANNEL_ACTIONS = { "message", "event", "history", "presence_full", "presence_update",
+                      "error", "connection_status" }
+M.CLIENT_ACTIONS = { "message", "event", "history", "presence_full", "presence_update",
+                     "error", "connection_status", "callback_error", "reconnecting" }
+
+local function set_of(list)
+  local set = {}
+  for i = 1, #list do set[list[i]] = true end
+  return set
+end
+
+--- A handler list for events whose actions are listed in actions.
+function M.new(actions)
+  return setmetatable({ list = {}, known = set_of(actions), names = actions }, M)
+end
+
+--- Raises (at level) unless action is one of the known actions.
+function M:check_action(action, fname, argn, level)
+  if not self.known[action] then
+    error("bad argument #" .. argn .. " to '" .. fname .. "' (unknown action '" .. tostring(action) ..
+      "'; known: " .. table.concat(self.names, ", ") .. ")", level + 1)
+  end
 end
 
 --- on(action, fn [, filter]) or on(fn [, filter]): returns an id for off().
@@ -36,6 +58,7 @@ function M:add(action, fn, filter, level)
   if action == "" then
     error("bad argument #1 to 'on' (action name expected, got empty string)", level)
   end
+  if action ~= nil then self:check_action(action, "on", 1, level) end
   if type(fn) ~= "function" and not (getmetatable(fn) and getmetatable(fn).__call) then
     error("bad argument #2 to 'on' (function expected, got " .. type(fn) .. ")", level)
   end

@@ -9,6 +9,10 @@
 --- timeout or a cancel takes it off the lists before it runs, and what it
 --- parks while running waits for the next event or the next poll.  A
 --- handler that waits is never handed the event it is handling.
+---
+--- Workflows park with their owner (a client): the owner holds them, and
+--- this module knows the owners only weakly, so that a client dropped
+--- without close() is still collected with the workflows it parked.
 local core = require "xano.realtime.core"
 
 local create, resume, yield, running, status =
@@ -56,9 +60,21 @@ local started_by = setmetatable({}, { __mode = "k" }) -- coroutine -> the event 
 local pool = {}
 local POOL_MAX = 32
 
-local sleepers = {} -- requests { at =, co =, report =, seq = }
-local waiters = {}  -- requests { target =, action =, at = (or nil), co =, report =, seq = }
+-- An owner: report(err, tb) for errors, and the requests it parked:
+-- sleepers { at =, co =, owner =, seq = } and waiters { target =,
+-- action =, at = (or nil), co =, owner =, seq = }.  Calling it reports.
+local OWNER = { __call = function(o, err, tb) return o.report(err, tb) end }
+local owners = setmetatable({}, { __mode = "k" }) -- owner -> true, weakly
+local nwaiting = 0 -- waiters of every owner: deliver() costs nothing without
 local seq = 0
+
+--- A new owner of workflows whose errors go to report(err, tb).  Whoever
+--- holds it keeps its parked workflows alive; drop() forgets them.
+function M.owner(report)
+  local o = setmetatable({ report = report, sleepers = {}, waiters = {} }, OWNER)
+  owners[o] = true
+  return o
+end
 
 local function worker(fn, a)
   while true do
@@ -68,12 +84,13 @@ local function worker(fn, a)
   end
 end
 
--- Runs co until it finishes a handler or parks; report(err, tb) gets errors.
-local function step(co, report, ...)
+-- Runs co until it finishes a handler or parks with owner; owner(err, tb)
+-- gets errors.
+local function step(co, owner, ...)
   local ok, r = resume(co, ...)
   if not ok then
     started_by[co] = nil
-    report(r, traceback(co, tostring(r)))
+    owner(r, traceback(co, tostring(r)))
     return
   end
   if r == DONE then
@@ -86,23 +103,27 @@ local function step(co, report, ...)
     started_by[co] = nil
     local msg = "a workflow yielded (" .. tostring(r) .. ") outside realtime.sleep() or wait(); " ..
       "it was stopped"
-    report(msg, traceback(co, msg))
+    owner(msg, traceback(co, msg))
     return
   end
   seq = seq + 1
-  r.co, r.report, r.seq = co, report, seq
+  r.co, r.owner, r.seq = co, owner, seq
   -- a handler that waits wants the next event, not the one it is handling
-  -- (which is handed to the waiters right after the handlers)
+  -- (which is handed to the waiters right after the handlers); only its
+  -- first wait can see that event, and nothing else must keep it
   r.skip = started_by[co]
+  started_by[co] = nil
   if r.kind == "sleep" then
-    sleepers[#sleepers + 1] = r
+    owner.sleepers[#owner.sleepers + 1] = r
   else
-    waiters[#waiters + 1] = r
+    owner.waiters[#owner.waiters + 1] = r
+    nwaiting = nwaiting + 1
   end
 end
 
---- Runs fn(arg) as a workflow; errors go to report(message, traceback).
-function M.invoke(fn, arg, report)
+--- Runs fn(arg) as a workflow of owner (from M.owner): errors go to
+--- owner's report(message, traceback), and what it parks stays with owner.
+function M.invoke(fn, arg, owner)
   local co = pool[#pool]
   if co then
     pool[#pool] = nil
@@ -111,7 +132,7 @@ function M.invoke(fn, arg, report)
     ours[co] = true
   end
   started_by[co] = arg
-  step(co, report, fn, arg)
+  step(co, owner, fn, arg)
 end
 
 local function in_workflow(what, level)
@@ -141,9 +162,11 @@ function M.wait(target, action, timeout, level)
                               at = timeout and now() + timeout or nil }, REQUEST))
 end
 
--- Takes the requests of list for which pick(r) is true off it; returns them.
-local function take(list, pick)
-  local out, keep = {}, 0
+-- Takes the requests of list for which pick(r) is true off it, appending
+-- them to out (a new table when nil); returns out.
+local function take(list, pick, out)
+  out = out or {}
+  local keep = 0
   local n = #list
   for i = 1, n do
     local r = list[i]
@@ -158,30 +181,22 @@ local function take(list, pick)
   return out
 end
 
---- Hands an event to the workflows waiting on target for it; returns how
---- many were resumed.  A workflow that waits again waits for a later event.
-function M.deliver(target, ev)
-  if #waiters == 0 then return 0 end
-  local ready = take(waiters, function(w)
-    return w.target == target and w.skip ~= ev and (w.action == nil or w.action == ev.action)
-  end)
-  for i = 1, #ready do step(ready[i].co, ready[i].report, ev) end
-  return #ready
+-- The owners, listed first: steps may create owners while they run.
+local function all_owners()
+  local list = {}
+  for o in pairs(owners) do list[#list + 1] = o end
+  return list
 end
 
---- Wakes the waiters of target with nil, reason (e.g. the channel closed).
-function M.cancel(target, reason)
-  if #waiters == 0 then return 0 end
-  local ready = take(waiters, function(w) return w.target == target end)
-  for i = 1, #ready do step(ready[i].co, ready[i].report, nil, reason) end
-  return #ready
-end
-
---- Forgets, without resuming them, the parked workflows whose errors go to
---- report (the workflows of a client that closed).  Returns how many.
-function M.drop(report)
-  local n = #take(sleepers, function(r) return r.report == report end)
-  return n + #take(waiters, function(r) return r.report == report end)
+-- Takes the waiters of every owner for which pick(w) is true.
+local function take_waiters(pick)
+  local ready = {}
+  if nwaiting == 0 then return ready end
+  for o in pairs(owners) do
+    if #o.waiters > 0 then take(o.waiters, pick, ready) end
+  end
+  nwaiting = nwaiting - #ready
+  return ready
 end
 
 local function by_time(x, y)
@@ -189,14 +204,58 @@ local function by_time(x, y)
   return x.seq < y.seq
 end
 
+-- The order they parked in.
+local function by_seq(x, y)
+  return x.seq < y.seq
+end
+
+--- Hands an event to the workflows waiting on target for it; returns how
+--- many were resumed.  A workflow that waits again waits for a later event.
+function M.deliver(target, ev)
+  if nwaiting == 0 then return 0 end
+  local ready = take_waiters(function(w)
+    return w.target == target and w.skip ~= ev and (w.action == nil or w.action == ev.action)
+  end)
+  if #ready > 1 then sort(ready, by_seq) end
+  for i = 1, #ready do step(ready[i].co, ready[i].owner, ev) end
+  return #ready
+end
+
+--- Wakes the waiters of target with nil, reason (e.g. the channel closed).
+function M.cancel(target, reason)
+  if nwaiting == 0 then return 0 end
+  local ready = take_waiters(function(w) return w.target == target end)
+  if #ready > 1 then sort(ready, by_seq) end
+  for i = 1, #ready do step(ready[i].co, ready[i].owner, nil, reason) end
+  return #ready
+end
+
+--- Forgets, without resuming them, the workflows owner parked (the
+--- workflows of a client that closed).  Returns how many.
+function M.drop(owner)
+  local n, w = #owner.sleepers, #owner.waiters
+  owner.sleepers, owner.waiters = {}, {}
+  nwaiting = nwaiting - w
+  return n + w
+end
+
+local function due_at(t)
+  return function(r) return r.at ~= nil and r.at <= t end
+end
+
 --- Resumes what is due (sleeps over, waits timed out), oldest timer
 --- first; returns how many resumed.
 function M.run_due()
-  if #sleepers == 0 and #waiters == 0 then return 0 end
   local t = now()
-  local due = function(r) return r.at ~= nil and r.at <= t end
-  local ready = take(sleepers, due)
-  local timed_out = take(waiters, due)
+  local due = due_at(t)
+  local ready, timed_out = {}, {}
+  local list = all_owners()
+  for i = 1, #list do
+    local o = list[i]
+    if #o.sleepers > 0 then take(o.sleepers, due, ready) end
+    if #o.waiters > 0 then take(o.waiters, due, timed_out) end
+  end
+  nwaiting = nwaiting - #timed_out
   for i = 1, #timed_out do
     timed_out[i].timed_out = true
     ready[#ready + 1] = timed_out[i]
@@ -206,24 +265,30 @@ function M.run_due()
   for i = 1, #ready do
     local r = ready[i]
     if r.timed_out then
-      step(r.co, r.report, nil, "timeout")
+      step(r.co, r.owner, nil, "timeout")
     else
-      step(r.co, r.report)
+      step(r.co, r.owner)
     end
   end
   return #ready
 end
 
---- Seconds until the next timer (nil when none).
-function M.next_due()
+--- Seconds until the next timer of owner, or of every owner when nil
+--- (nil when none).
+function M.next_due(owner)
   local best
-  for i = 1, #sleepers do
-    local at = sleepers[i].at
-    if not best or at < best then best = at end
-  end
-  for i = 1, #waiters do
-    local at = waiters[i].at
-    if at and (not best or at < best) then best = at end
+  for o in pairs(owners) do
+    if owner == nil or o == owner then
+      local sleepers, waiters = o.sleepers, o.waiters
+      for i = 1, #sleepers do
+        local at = sleepers[i].at
+        if not best or at < best then best = at end
+      end
+      for i = 1, #waiters do
+        local at = waiters[i].at
+        if at and (not best or at < best) then best = at end
+      end
+    end
   end
   if best then
     local d = best - now()
@@ -232,9 +297,13 @@ function M.next_due()
   return nil
 end
 
---- How many workflows are parked (sleeping or waiting).
-function M.parked()
-  return #sleepers + #waiters
+--- How many workflows owner parked (sleeping or waiting), or every owner
+--- when nil.
+function M.parked(owner)
+  if owner then return #owner.sleepers + #owner.waiters end
+  local n = 0
+  for o in pairs(owners) do n = n + #o.sleepers + #o.waiters end
+  return n
 end
 
 return M
