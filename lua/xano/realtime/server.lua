@@ -10,13 +10,13 @@
 -- Payloads and options are relayed byte for byte: the server decodes a
 -- frame to check it, but builds the frames it sends from the raw JSON text
 -- of the sender's values, so nothing is lost to a decode/encode round trip
--- (empty arrays, big integers, key order).
+-- (empty arrays, big integers, key order).  What it encodes itself
+-- (event data, ids, extras) keeps every digit (xano.realtime.json).
 
 local core = require "xano.realtime.core"
-local json = require("cjson").new()
-
-json.decode_invalid_numbers(false)
-json.encode_invalid_numbers(false)
+-- strict: what JavaScript's JSON.parse refuses (NaN, hex numbers) is
+-- invalid JSON; numbers exact both ways, integers on Lua 5.3+
+local json = require("xano.realtime.json").codec{ strict = true }
 
 local null = json.null
 
@@ -915,9 +915,9 @@ function Server:run(seconds)
   return "closed"
 end
 
--- an id as text, so 2, 2.0 (JSON numbers decode as floats) and "2" agree
+-- an id as text, so 2, 2.0 (a config may hold either) and "2" agree
 local function id_text(v)
-  if type(v) == "number" and v == math.floor(v) then return string.format("%d", v) end
+  if type(v) == "number" and v - v == 0 then return json.number(v) end
   return tostring(v)
 end
 
