@@ -411,15 +411,16 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 			xrt_buf_unref(msg);
 			return 0;
 		}
-		xrt_ep_event(&s->ep, XEV_FRAME, (int64_t)k->id, opcode, msg, NULL);
+		xrt_ep_rx_event(&s->ep, XEV_FRAME, (int64_t)k->id, opcode, msg, NULL);
 		pthread_mutex_lock(&s->ep.loop->mu);
 		s->frames_in++;
 		k->frames_in++;
-		if (!s->ep.paused && s->ep.events.bytes > s->ep.in_limit)
+		if (!s->ep.paused && xrt_ep_backlog(&s->ep) > s->ep.in_limit)
 			s->ep.paused = 1;
 		if (s->ep.paused && !k->paused)
 			pause = k->paused = 1;
 		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_ep_staged_check(&s->ep);
 		if (pause)
 			lws_rx_flow_control(k->wsi, 0);
 		return 0;
