@@ -452,10 +452,18 @@ end
 
 -- ------------------------------------------------------- client actions
 
+-- ch.history keeps the last perm.message_history messages from
+-- history_start(ch) on: it is trimmed once it holds twice the limit, not
+-- at every message (table.remove(list, 1) moved the whole list each time).
+local function history_start(ch)
+  local n, limit = #ch.history, ch.perm.message_history
+  return limit > 0 and n > limit and n - limit + 1 or 1
+end
+
 function Server:history_for(ch, sock)
   local out = {}
   local list = ch.history
-  for i = 1, #list do
+  for i = history_start(ch), #list do
     local h = list[i]
     if not h.auth_only or sock.authenticated then out[#out + 1] = h.raw end
   end
@@ -466,8 +474,13 @@ function Server:store_history(ch, raw, auth_only)
   local limit = ch.perm.message_history
   if limit <= 0 then return end
   local list = ch.history
-  list[#list + 1] = { raw = raw, auth_only = auth_only }
-  while #list > limit do table.remove(list, 1) end
+  local n = #list + 1
+  list[n] = { raw = raw, auth_only = auth_only }
+  if n >= 2 * limit then
+    local from = n - limit
+    for i = 1, limit do list[i] = list[from + i] end
+    for i = n, limit + 1, -1 do list[i] = nil end
+  end
 end
 
 function Server:do_join(sock, name, f, raw)
@@ -986,7 +999,7 @@ function Server:history(channel)
   local ch = self.chans[channel]
   local list = {}
   if ch then
-    for i = 1, #ch.history do list[i] = json.decode(ch.history[i].raw) end
+    for i = history_start(ch), #ch.history do list[#list + 1] = json.decode(ch.history[i].raw) end
   end
   return list
 end
