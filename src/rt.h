@@ -27,6 +27,7 @@
 #define XRT_HEADROOM (LWS_PRE + 16)
 #define XRT_STAGE_MAX 32	/* events staged before a hand-over */
 #define XRT_BATCH_MAX 64	/* events taken by the Lua thread at once */
+#define XRT_SERVER_TX 16384	/* bytes of frames a server socket writes at once */
 
 typedef struct xrt_buf {
 	atomic_int refs;
@@ -473,6 +474,7 @@ typedef struct xrt_server {
 	size_t mapcap, mapcount;
 	uint64_t *dirty;
 	size_t ndirty, capdirty;
+	unsigned char *tx;	/* service: LWS_PRE + XRT_SERVER_TX, frames gathered for one write */
 	int closing;
 	uint64_t frames_in, frames_out;
 	/* service thread */
