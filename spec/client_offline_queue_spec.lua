@@ -1,8 +1,7 @@
 -- Queue Offline Actions: with queue_offline, every action taken while the
 -- client is not connected (send, send_to, history), backoff included, is
 -- kept in order and sent after the rejoin, joins first.  The queue is
--- bounded by queue_limit; what overflows is reported.  A channel closed
--- while offline still sends what it queued, before its leave.  It is on unless
+-- bounded by queue_limit; what overflows is reported.  It is on unless
 -- asked off; off, send returns nil, "not connected" while offline, but
 -- an action taken while the first join is in progress is held for it.  Frames accepted but not yet written when
 -- the link drops are not lost.
@@ -136,7 +135,7 @@ describe("Queue Offline Actions", function()
     assert.same({ "join:room", "message:b", "message:c" }, summary())
   end)
 
-  it("sends the queued actions of a channel closed while offline, then its leave", function()
+  it("reports the queued actions of a channel closed while offline", function()
     local c = client()
     local rec, errors = H.recorder()
     c:on("error", rec)
@@ -144,28 +143,28 @@ describe("Queue Offline Actions", function()
     local keep = open(c, "keep", { queue_offline = true })
     srv:close()
     H.wait_until(function() return c:status() == "disconnected" end, "the loss")
-    ch:send("sent 1"); keep:send("kept"); ch:send("sent 2")
+    ch:send("lost 1"); keep:send("kept"); ch:send("lost 2")
     ch:close()
+    H.wait_until(function() return #errors == 1 end, "the report")
+    assert.matches("2 queued action%(s%) of channel 'room' were not sent", errors[1].payload.message)
+    assert.equal("lost 1", errors[1].payload.dropped[1].payload)
+    assert.equal("lost 2", errors[1].payload.dropped[2].payload)
     start_server()
-    H.wait_until(function() return #frames >= 6 end, "the rejoin, the queue and the leave")
-    assert.same({ "join:room", "join:keep", "message:sent 1", "message:kept", "message:sent 2", "leave" }, summary())
-    assert.equal("room", frames[6].frame.options.channel)
-    assert.same({}, srv:members("room"))
-    assert.equal(1, #srv:members("keep"))
-    assert.same({}, errors)
+    H.wait_until(function() return #frames >= 2 end, "the rejoin of keep")
+    assert.same({ "join:keep", "message:kept" }, summary())
   end)
 
-  it("sends what a channel closed offline left queued even when no channel is left open", function()
-    local c = client()
-    local ch = open(c, "room", { queue_offline = true })
+  it("reports what a channel opened and closed before the first connect held, and goes idle", function()
     srv:close()
-    H.wait_until(function() return c:status() == "disconnected" end, "the loss")
-    ch:send("last words")
-    ch:close()
-    start_server()
-    H.wait_until(function() return #frames >= 3 end, "the rejoin, the message and the leave")
-    assert.same({ "join:room", "message:last words", "leave" }, summary())
-    H.wait_until(function() return c:status() == "idle" and #srv:sockets() == 0 end, "the socket to close after")
+    local c = client()
+    local rec, errors = H.recorder()
+    c:on("error", rec)
+    local ch = c:channel("room")
+    ch:open(); ch:history(); ch:send("never"); ch:close()
+    H.wait_until(function() return #errors == 1 and c:status() == "idle" end, "the report, and an idle client")
+    assert.equal(2, #errors[1].payload.dropped)
+    assert.equal("history", errors[1].payload.dropped[1].action)
+    assert.equal("never", errors[1].payload.dropped[2].payload)
     assert.equal(0, c:stats().queued)
   end)
 

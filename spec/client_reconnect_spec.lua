@@ -247,6 +247,53 @@ describe("reconnecting", function()
     end)
   end
 
+  for _, how in ipairs({ "reconnect()", "set_token()" }) do
+    it("still sends what the last channel sent before its close when " .. how .. " follows at once", function()
+      local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+      srv:close()
+      srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+      local c = client{ token = "tok-a" }
+      local ch = c:channel("room")
+      local peer = client()
+      local got = {}
+      peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+      connected(peer)
+      for round = 1, 10 do
+        ch:open()
+        H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 2 end, "joined")
+        assert.is_true(ch:send(round))
+        ch:close()
+        if how == "reconnect()" then c:reconnect() else c:set_token(round % 2 == 1 and "tok-b" or "tok-a") end
+        H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
+        H.wait_until(function() return c:status() == "idle" and #srv:members("room") == 1 end, "the client to leave")
+      end
+      assert.is_true(peer:channel("room"):send("end"))
+      H.wait_until(function() return got[#got] == "end" end, "a later marker")
+      assert.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "end" }, got)
+    end)
+  end
+
+  it("sends, or reports, what was asked between reconnect() and client:close(), back to back", function()
+    local c = client()
+    local ch = connected(c)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload end)
+    connected(peer)
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    c:reconnect()
+    for i = 1, 20 do assert.is_true(ch:send(i)) end
+    -- the link is gone or still closing: each action is sent once, or
+    -- counted in what close() says was never sent
+    local _, discarded = c:close()
+    H.wait_until(function() return #srv:members("room") == 1 end, "the close")
+    assert.is_true(peer:channel("room"):send("end"))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    table.remove(got)
+    for i = 1, #got do assert.equal(i, got[i]) end
+    assert.equal(20, #got + discarded)
+  end)
+
   it("reconnects at once with a new token, keeping its channels", function()
     local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
     srv:close()

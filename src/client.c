@@ -248,17 +248,23 @@ pop_oldest_data(xrt_client *c)
 	return it;
 }
 
-/* Moves every action to dropped, in order; joins and leaves stay. */
+/* Moves the actions (of tag, or every one with all) to dropped, in order;
+ * frees the joins and leaves of tag with them when drop_marks is set. */
 static void
-take_data(xrt_client *c, xrt_fifo *dropped)
+take_data(xrt_client *c, int64_t tag, int all, int drop_marks,
+	  xrt_fifo *dropped)
 {
 	xrt_fifo keep = { NULL, NULL, 0, 0 };
 	xrt_item *it;
 
 	while ((it = xrt_fifo_pop(&c->out))) {
-		if (it->b == XRT_FRAME_DATA) {
+		if (!all && it->a != tag) {
+			xrt_fifo_push(&keep, it);
+		} else if (it->b == XRT_FRAME_DATA) {
 			c->ndata--;
 			xrt_fifo_push(dropped, it);
+		} else if (drop_marks) {
+			xrt_item_free(it);
 		} else {
 			xrt_fifo_push(&keep, it);
 		}
@@ -356,11 +362,14 @@ xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
 }
 
-/* The channel's leave goes on the stream after everything asked before,
- * whatever the state: its queued actions are still sent, after the rejoin,
- * before it. */
+/* On an open link the leave goes on the stream after everything asked
+ * before, which is sent first.  Otherwise the server holds nothing of this
+ * link: the channel's frames leave the stream (its actions into dropped,
+ * to be reported), and it is no longer joined at the head, so that no
+ * replay joins it. */
 void
-xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave)
+xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
+			 xrt_fifo *dropped)
 {
 	xrt_loop *loop = c->ep.loop;
 	xrt_item *it = xrt_item_new(XRT_WS_TEXT, leave);
@@ -371,9 +380,12 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave)
 	it->a = tag;
 	it->b = XRT_FRAME_LEAVE;
 	pthread_mutex_lock(&loop->mu);
-	if (c->state != XRT_CLOSED) {
+	if (c->state == XRT_OPEN) {
 		wake = push_frame(c, it);
 		it = NULL;
+	} else if (c->state != XRT_CLOSED) {
+		take_data(c, tag, 0, 1, dropped);
+		xrt_buf_unref(join_remove(c, tag));
 	}
 	pthread_mutex_unlock(&loop->mu);
 	xrt_item_free(it);
@@ -386,7 +398,7 @@ void
 xrt_client_take(xrt_client *c, xrt_fifo *out)
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
-	take_data(c, out);
+	take_data(c, 0, 1, 0, out);
 	pthread_mutex_unlock(&c->ep.loop->mu);
 }
 
@@ -518,7 +530,8 @@ finish_stop(xrt_client *c)
 	xrt_race_cancel(c);
 	c->proxy_asking = 0;
 	c->closing = 0;
-	c->flush_stop = 0;
+	if (!c->restart || c->stop_final)
+		c->flush_stop = 0;	/* else the restart connects to flush */
 	if (c->stop_final) {
 		set_state(c, XRT_CLOSED);
 		xrt_ep_service_done(&c->ep);
@@ -914,14 +927,21 @@ xrt_client_command(xrt_client *c, int kind)
 	case XCMD_RELEASE:
 		if (kind == XCMD_RELEASE)
 			c->stop_final = 1;
+		if (kind == XCMD_STOP && queued &&
+		    (state == XRT_CONNECTING || state == XRT_WAITING ||
+		     (c->restart && c->no_drain))) {
+			/* actions wait that no link will write (none is up,
+			 * or the one closing for a reconnect writes no more):
+			 * connect for them, then stop once they are written
+			 * (on_writable); a reconnect under way goes on */
+			c->flush_stop = 1;
+			break;
+		}
 		c->restart = 0;
 		c->flush_stop = 0;
-		if (kind == XCMD_STOP && queued &&
-		    (state == XRT_CONNECTING || state == XRT_WAITING)) {
-			/* actions wait to be sent: connect for them, then
-			 * stop once they are written (on_writable) */
-			c->flush_stop = 1;
-		} else if (state == XRT_CONNECTING && pending) {
+		if (kind == XCMD_RELEASE && c->closing != 2)
+			c->no_drain = 0;	/* the app's close drains, as ever */
+		if (state == XRT_CONNECTING && pending) {
 			/* a shutdown before the start ran: nothing to close */
 			pthread_mutex_lock(&c->ep.loop->mu);
 			c->start_pending = 0;
@@ -1178,6 +1198,8 @@ on_writable(xrt_client *c, struct lws *wsi)
 	int nb = 0, more, k, n, bad = 0;
 	size_t bytes = 0;
 
+	if (c->closing == 2)
+		return 0;	/* the close frame is out: the rest waits for the next link */
 	if (c->ping_pending) {
 		unsigned char ping[LWS_PRE + 1];
 

@@ -256,16 +256,19 @@ client_open_channel(lua_State *L)
 	return 0;
 }
 
-/* close_channel(tag, leave_frame) */
+/* close_channel(tag, leave_frame) -> the channel's actions that will never
+ * be sent (closed while offline) */
 static int
 client_close_channel(lua_State *L)
 {
 	xrt_client *c = check_open(L);
 	lua_Integer tag = luaL_checkinteger(L, 2);
+	xrt_fifo got = { NULL, NULL, 0, 0 };
 
 	luaL_checkstring(L, 3);
-	xrt_client_close_channel(c, tag, check_frame(L, 3));
-	return 0;
+	xrt_client_close_channel(c, tag, check_frame(L, 3), &got);
+	push_frames(L, &got);
+	return 1;
 }
 
 /* take() -> the queued actions, removed */

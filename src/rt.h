@@ -411,7 +411,8 @@ int xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		    xrt_buf **dropped);
 void xrt_client_start(xrt_client *c);
 void xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join);
-void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave);
+void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
+			      xrt_fifo *dropped);
 void xrt_client_take(xrt_client *c, xrt_fifo *out);
 void xrt_client_set_token(xrt_client *c, const char *token);
 void xrt_client_set_policy(xrt_client *c, const int *codes, int n);

@@ -381,8 +381,9 @@ local STATUS = {
 function Client:status()
   if self._closed then return "closed" end
   local st = self._core:state()
-  -- a channel opened while the last close winds down: it reconnects
-  if st == "stopping" and self._nopen > 0 then return "connecting" end
+  -- a channel is open, so a start is under way: the one that reconnects
+  -- once the last close has wound down, or one the core has yet to run
+  if (st == "stopping" or st == "idle") and self._nopen > 0 then return "connecting" end
   return STATUS[st]
 end
 
@@ -498,9 +499,13 @@ function Client:_channel_closed(ch, leave)
   self._nopen = self._nopen - 1
   ch._joined_before = false
   ch._joining = false
-  -- the leave follows what the channel still has queued, which is sent
-  -- first, after the rejoin when offline
-  self._core:close_channel(ch._tag, leave)
+  local dropped = self._core:close_channel(ch._tag, leave)
+  if #dropped > 0 then
+    local frames = {}
+    for i = 1, #dropped do frames[i] = json.decode(dropped[i]) or dropped[i] end
+    self:_local(nil, self:_error(ch, ("%d queued action(s) of channel '%s' were not sent: the channel closed while offline")
+      :format(#dropped, ch.name), { dropped = frames }))
+  end
   if self._nopen == 0 then
     if self._core:state() == "open" then
       -- the socket closes at the next poll unless a channel opens first:
@@ -511,7 +516,8 @@ function Client:_channel_closed(ch, leave)
     else
       -- no link to keep: the attempt under way stops now, before it
       -- connects (an open() right after starts a new one), or, when
-      -- actions are still queued, once it has sent them
+      -- actions accepted on a live link are still queued, once it has
+      -- sent them
       self._core:stop()
     end
   end
