@@ -36,11 +36,14 @@
 
 /* Does lua-cjson write the number at idx exactly?  Non-finite numbers
  * count as exact: lua-cjson refuses them, and that is kept. */
+static const double POW10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8 };
+
 static int
 cjson_exact(lua_State *L, int idx)
 {
 	double d;
 	char buf[32];
+	int k;
 
 #if LUA_VERSION_NUM >= 503
 	if (lua_isinteger(L, idx)) {
@@ -55,6 +58,21 @@ cjson_exact(lua_State *L, int idx)
 		return fabs(d) < CJSON_EXACT_INTEGRAL;
 	if (fabs(d) < DBL_MIN)
 		return 0;	/* subnormal: "%.14g" may round-trip and not be the shortest */
+	/* A decimal of at most 8 places and 14 digits, m / 10^k, without
+	 * printing: if d * 10^k is an integer m and d is the double nearest
+	 * to m / 10^k (one correctly rounded division of exact doubles), then
+	 * "%.14g" writes m / 10^k, which reads back as d (DBL_DIG is 15). */
+	for (k = 1; k <= 8; k++) {
+		double y = d * POW10[k];
+
+		if (fabs(y) >= CJSON_EXACT_INTEGRAL)
+			break;
+		if (y == floor(y)) {
+			if (d == y / POW10[k])
+				return 1;
+			break;
+		}
+	}
 	snprintf(buf, sizeof buf, "%.14g", d);
 	return strtod(buf, NULL) == d;
 }
@@ -151,9 +169,12 @@ is_safe_integral(double d)
 }
 
 /* Turns the integral floats of the table at idx, the top of the stack, at
- * any depth, into integers.  Assigning existing fields during lua_next is
- * allowed.  Each level takes two slots (key, value) and a conversion two
- * more: the stack is grown every 8 levels. */
+ * any depth, into integers.  Objects are walked with lua_next (assigning
+ * existing fields during the traversal is allowed).  An array (lua-cjson
+ * fills 1..n, nulls included, and nothing else; lua_next gives the key 1
+ * first) is read by index, which costs less.  A level takes at most two
+ * slots (key, value) and a conversion two more: the stack is grown every
+ * 8 levels. */
 static void
 to_integers(lua_State *L, int idx, int depth)
 {
@@ -162,7 +183,28 @@ to_integers(lua_State *L, int idx, int depth)
 	if ((depth & 7) == 0)
 		luaL_checkstack(L, 20, "JSON value nested too deeply");
 	lua_pushnil(L);
-	while (lua_next(L, idx)) {
+	if (!lua_next(L, idx))
+		return;
+	if (lua_type(L, -2) == LUA_TNUMBER) {
+		lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+
+		lua_pop(L, 2);
+		for (i = 1; i <= n; i++) {
+			int t = lua_rawgeti(L, idx, i);
+
+			if (t == LUA_TNUMBER) {
+				if (!lua_isinteger(L, -1) && is_safe_integral(lua_tonumber(L, -1))) {
+					lua_pushinteger(L, (lua_Integer)lua_tonumber(L, -1));
+					lua_rawseti(L, idx, i);
+				}
+			} else if (t == LUA_TTABLE) {
+				to_integers(L, idx + 1, depth + 1);
+			}
+			lua_pop(L, 1);
+		}
+		return;
+	}
+	do {
 		int t = lua_type(L, -1);
 
 		if (t == LUA_TNUMBER) {
@@ -175,7 +217,7 @@ to_integers(lua_State *L, int idx, int depth)
 			to_integers(L, idx + 2, depth + 1);
 		}
 		lua_pop(L, 1);
-	}
+	} while (lua_next(L, idx));
 }
 
 static int

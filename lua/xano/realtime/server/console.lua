@@ -14,11 +14,9 @@
 -- slow or stalled page holds at most one batch in the server's send queue;
 -- when its queue is full the oldest lines go and are counted.
 local core = require "xano.realtime.core"
-local json = require("cjson").new()
+-- as the server's: strict, numbers exact both ways (xano.realtime.json)
+local json = require("xano.realtime.json").codec{ strict = true }
 local PAGE = require "xano.realtime.server.console_page"
-
-json.decode_invalid_numbers(false)
-json.encode_invalid_numbers(false)
 
 local null = json.null
 
