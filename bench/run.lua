@@ -399,61 +399,46 @@ end
 
 local bench = {}
 
+-- S.tp_reps throughput runs of client c against server srv (CPU 0 for the
+-- client): the best run (others' work on this shared machine only ever
+-- slows a run down) and the median beside it, with the server's CPU per
+-- message; nil when no run completed.
+local function throughput_of(c, srv, where)
+  local runs = {}
+  for rep = 1, S.tp_reps do
+    local g = gate()
+    local cpu0 = proc_cpu_ns(srv.pid)
+    local r = run_client(c, "throughput", srv.port, { "--n", S.tp_n, "--window", S.window, "--warmup", S.warmup }, 120, 0)
+    if r and r.n == S.tp_n then
+      r.server_cpu_us_per_msg = round((proc_cpu_ns(srv.pid) - cpu0) / 1e3 / r.n, 3)
+      r.gate = g
+      runs[#runs + 1] = r
+      log("throughput %-7s%s rep %d: %8.0f msgs/s, %6.2f us CPU/msg (server %.2f), busy %.0f%%",
+        c.id, where, rep, r.rate, r.cpu_us_per_msg, r.server_cpu_us_per_msg, g.busy * 100)
+    end
+  end
+  if #runs == 0 then return nil end
+  table.sort(runs, function(x, y) return x.rate < y.rate end)
+  local best, med = runs[#runs], runs[math.ceil(#runs / 2)]
+  return { id = c.id, rate = round(best.rate, 0), cpu_us_per_msg = round(best.cpu_us_per_msg, 2),
+    server_cpu_us_per_msg = best.server_cpu_us_per_msg, median_rate = round(med.rate, 0),
+    median_cpu_us_per_msg = round(med.cpu_us_per_msg, 2), runs = runs }
+end
+
 function bench.throughput(C, out)
   local relay = start_relay()
   local res = { server = "relay", n = S.tp_n, warmup = S.warmup, window = S.window, reps = S.tp_reps, results = {} }
   for _, c in ipairs(C) do
-    local runs = {}
-    for rep = 1, S.tp_reps do
-      local g = gate()
-      local cpu0 = proc_cpu_ns(relay.pid)
-      local r = run_client(c, "throughput", relay.port, { "--n", S.tp_n, "--window", S.window, "--warmup", S.warmup }, 120, 0)
-      if r and r.n == S.tp_n then
-        r.server_cpu_us_per_msg = round((proc_cpu_ns(relay.pid) - cpu0) / 1e3 / r.n, 3)
-        r.gate = g
-        runs[#runs + 1] = r
-        log("throughput %-7s rep %d: %8.0f msgs/s, %6.2f us CPU/msg (server %.2f), busy %.0f%%",
-          c.id, rep, r.rate, r.cpu_us_per_msg, r.server_cpu_us_per_msg, g.busy * 100)
-      end
-    end
-    if #runs > 0 then
-      -- the best run: others' work on this shared machine only ever slows
-      -- a run down (the median is kept beside it)
-      table.sort(runs, function(a, b) return a.rate < b.rate end)
-      local best, med = runs[#runs], runs[math.ceil(#runs / 2)]
-      res.results[c.id] = { rate = round(best.rate, 0), cpu_us_per_msg = round(best.cpu_us_per_msg, 2),
-        server_cpu_us_per_msg = best.server_cpu_us_per_msg, median_rate = round(med.rate, 0),
-        median_cpu_us_per_msg = round(med.cpu_us_per_msg, 2), runs = runs }
-    end
+    res.results[c.id] = throughput_of(c, relay, "")
   end
   stop_proc(relay)
   -- the same against the bundled server: this library (what a user runs)
-  -- and the raw client (what limits the server itself), best of the reps
+  -- and the raw client (what limits the server itself)
   local srv = start_bundled(nil, nil, nil, 1)
   local raw = RAW
   for _, c in ipairs(C) do if c.id == "raw" then raw = c end end
-  for _, c in ipairs({ C[1], raw ~= C[1] and raw or nil }) do
-    local runs = {}
-    for _ = 1, S.tp_reps do
-      local g = gate()
-      local cpu0 = proc_cpu_ns(srv.pid)
-      local r = run_client(c, "throughput", srv.port, { "--n", S.tp_n, "--window", S.window, "--warmup", S.warmup }, 120, 0)
-      if r and r.n == S.tp_n then
-        r.server_cpu_us_per_msg = round((proc_cpu_ns(srv.pid) - cpu0) / 1e3 / r.n, 3)
-        r.gate = g
-        runs[#runs + 1] = r
-      end
-    end
-    if #runs > 0 then
-      table.sort(runs, function(a, b) return a.rate < b.rate end)
-      local best, med = runs[#runs], runs[math.ceil(#runs / 2)]
-      local entry = { id = c.id, rate = round(best.rate, 0), cpu_us_per_msg = round(best.cpu_us_per_msg, 2),
-        server_cpu_us_per_msg = best.server_cpu_us_per_msg, median_rate = round(med.rate, 0), runs = runs }
-      if c == C[1] then res.bundled = entry else res.bundled_raw = entry end
-      log("throughput %s via the bundled server: %.0f msgs/s, median %.0f (server %.2f us CPU/msg)", c.id,
-        best.rate, med.rate, best.server_cpu_us_per_msg)
-    end
-  end
+  res.bundled = throughput_of(C[1], srv, " via the bundled server,")
+  if raw and raw ~= C[1] then res.bundled_raw = throughput_of(raw, srv, " via the bundled server,") end
   stop_proc(srv)
   out.throughput = res
 end
