@@ -13,6 +13,9 @@
  *   B.wait(pid [, block]) -> nil (still running) | status, rusage-table
  *   B.kill(pid, signal)   -> true | nil, message
  *   B.loadavg()           -> 1, 5, 15 minute load averages
+ *   B.threads()           -> { [tid] = {cpu_us=, vcsw=, nvcsw=} } for every
+ *                            thread of this process (/proc/self/task:
+ *                            schedstat's run time, status's switches)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -239,7 +243,63 @@ b_loadavg(lua_State *L)
 	return 3;
 }
 
+/* A number after "key:" in a /proc status file, -1 when absent. */
+static double
+status_field(const char *path, const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	double v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			v = strtod(line + klen + 1, NULL);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static int
+b_threads(lua_State *L)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	lua_newtable(L);
+	if (!d)
+		return 1;
+	while ((e = readdir(d))) {
+		char path[300];
+		unsigned long long ns = 0;
+		FILE *f;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", e->d_name);
+		f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%llu", &ns) != 1)
+				ns = 0;
+			fclose(f);
+		}
+		lua_pushinteger(L, (lua_Integer)atol(e->d_name));
+		lua_createtable(L, 0, 3);
+		setint(L, "cpu_us", (double)ns / 1e3);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		setint(L, "vcsw", status_field(path, "voluntary_ctxt_switches"));
+		setint(L, "nvcsw", status_field(path, "nonvoluntary_ctxt_switches"));
+		lua_settable(L, -3);
+	}
+	closedir(d);
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{ "threads", b_threads },
 	{ "rusage", b_rusage },
 	{ "rss", b_rss },
 	{ "now", b_now },

@@ -93,6 +93,20 @@ local function cpu_since(r0)
   return r1.cpu_us - r0.cpu_us, r1
 end
 
+-- Per thread over the measured phase, per message: the Lua thread (this
+-- one, whose id is the process's) and the service thread.
+local function threads_since(th0, n)
+  local th1, list, pid = B.threads(), {}, B.pid()
+  for tid, t in pairs(th1) do
+    local s = th0[tid] or { cpu_us = 0, vcsw = 0, nvcsw = 0 }
+    list[#list + 1] = { role = tid == pid and "lua" or "service",
+      cpu_us_per_msg = (t.cpu_us - s.cpu_us) / n, vcsw_per_msg = (t.vcsw - s.vcsw) / n,
+      nvcsw_per_msg = (t.nvcsw - s.nvcsw) / n }
+  end
+  table.sort(list, function(a, b) return a.role < b.role end)
+  return list
+end
+
 local function collect()
   collectgarbage("collect")
   collectgarbage("collect")
@@ -140,7 +154,7 @@ function modes.throughput()
   local sent, got, done = 0, 0, false
   local WARM, W = o.warmup, o.window
   local N = o.n + WARM -- the first WARM echoes warm up and are not measured
-  local t0, r0, t1, r1
+  local t0, r0, t1, r1, th0
   local payload = { seq = 0, text = TEXT }
   local function send_next()
     sent = sent + 1
@@ -151,16 +165,17 @@ function modes.throughput()
     local seq = ev.payload.seq
     if seq == 0 then
       if sent > 0 then return end
-      if WARM == 0 then t0, r0 = now(), B.rusage() end
+      if WARM == 0 then t0, r0, th0 = now(), B.rusage(), B.threads() end
       for _ = 1, math.min(W, N) do send_next() end
       return
     end
     got = got + 1
-    if got == WARM then t0, r0 = now(), B.rusage() end
+    if got == WARM then t0, r0, th0 = now(), B.rusage(), B.threads() end
     if sent < N then send_next() end
     if got == N then
       t1 = now()
       result.cpu_us, r1 = cpu_since(r0)
+      if th0 then result.threads = threads_since(th0, N - WARM) end
       done = true
     end
   end)

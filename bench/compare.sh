@@ -53,8 +53,19 @@ lua5.4 - "$out" "$@" <<'EOF'
 local rows = {}
 for l in io.lines(arg[1]) do
   local d, js = l:match("^(%S+) (.*)$")
-  local r = rows[d] or { cpu = {}, rate = {}, p50 = {}, p99 = {} }
+  local r = rows[d] or { cpu = {}, rate = {}, p50 = {}, p99 = {}, th = {} }
   rows[d] = r
+  -- the threads' figures first, then taken out: their keys repeat the run's
+  for t in js:gmatch('{[^{}]*"role"[^{}]*}') do
+    local role = t:match('"role":"(%a+)"')
+    for _, k in ipairs({ "cpu_us_per_msg", "vcsw_per_msg", "nvcsw_per_msg" }) do
+      local key = role .. " " .. k:gsub("_per_msg", "")
+      r.th[key] = r.th[key] or {}
+      local v = tonumber(t:match('"' .. k .. '":([%d.e+-]+)'))
+      if v then table.insert(r.th[key], v) end
+    end
+  end
+  js = js:gsub('"threads":%[.-%]', "")
   for k, t in pairs({ cpu_us_per_msg = r.cpu, rate = r.rate, p50_us = r.p50, p99_us = r.p99 }) do
     local v = tonumber(js:match('"' .. k .. '":([%d.e+-]+)'))
     if v then t[#t + 1] = v end
@@ -76,5 +87,12 @@ for i = 2, #arg do
   print(string.format("%-24s runs %d  CPU us/msg %6.2f  msgs/s %8.0f  p50 us %6.0f  p99 us %7.0f" ..
     "  (best: CPU us/msg %6.2f  msgs/s %8.0f)",
     arg[i], #r.rate, med(r.cpu), med(r.rate), med(r.p50), med(r.p99), best(r.cpu), best(r.rate, true)))
+  -- per thread (throughput): CPU us, voluntary and involuntary switches per message, medians
+  local keys = {}
+  for k in pairs(r.th or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = string.format("%s %.4f", k, med(r.th[k])) end
+  if #parts > 0 then print("    per message, medians: " .. table.concat(parts, ", ")) end
 end
 EOF

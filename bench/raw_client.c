@@ -10,12 +10,17 @@
  *   latency        --rate R --seconds S     round trips at a fixed rate
  *   fanin-recv     --channels S --n TOTAL   joins fanin-1..S, counts TOTAL messages
  *   fanin-send     --senders S --n N --window W   S connections, each sends N to fanin-i
+ *   fanout-recv    --clients C --n TOTAL    C connections in channel "fanout",
+ *                                           counts TOTAL messages over all of them
  *   scale-clients  --clients C              C connections, each in its own channel
  *   scale-channels --channels K             one connection in K channels
  *   idle           --clients C --seconds S  C joined connections, idle for S seconds
  *                                           (after --settle seconds, default 2)
  *   storm          --clients C --seconds S  C joined connections; survive a server
  *                                           restart; reconnect with full jitter
+ *
+ * --channel NAME: the channel of throughput (default "bench"; a fan-out's
+ * sender uses "fanout").
  *
  * --batch 1 (the default) writes every pending frame in one raw write, masked
  * here, as the library does; --batch 0 calls lws_write() once per frame,
@@ -38,7 +43,7 @@
 #include <unistd.h>
 
 enum { M_THROUGHPUT, M_LATENCY, M_FANIN_RECV, M_FANIN_SEND, M_SCALE_CLIENTS,
-       M_SCALE_CHANNELS, M_IDLE, M_STORM };
+       M_SCALE_CHANNELS, M_IDLE, M_STORM, M_FANOUT_RECV };
 
 typedef struct conn {
 	int idx;
@@ -62,7 +67,8 @@ static struct {
 	int mode, port;
 	long n, window, warmup, clients, channels, senders, batch;
 	double rate, seconds, settle, limit;
-} o = { -1, 0, 50000, 256, 5000, 1, 1, 1, 1, 1000, 5, 2, 120 };
+	const char *channel;
+} o = { -1, 0, 50000, 256, 5000, 1, 1, 1, 1, 1000, 5, 2, 120, "bench" };
 
 static struct lws_context *ctx;
 static conn *conns;
@@ -255,6 +261,7 @@ on_ready(conn *c)
 		break;
 	}
 	case M_FANIN_RECV:
+	case M_FANOUT_RECV:
 	case M_IDLE:
 		if (nready < nconns)
 			break;
@@ -343,6 +350,7 @@ on_message(conn *c, long seq)
 		}
 		break;
 	case M_FANIN_RECV:
+	case M_FANOUT_RECV:
 		/* the first tenth warms up, not measured */
 		if (total_got == (o.n / 10 > 1 ? o.n / 10 : 1)) {
 			t_first = t;
@@ -436,6 +444,11 @@ next_frame(conn *c, char *p, size_t room)
 
 		if (o.mode == M_FANIN_RECV)
 			snprintf(name, sizeof(name), "fanin-%d", c->join_next + 1);
+		else if (o.mode == M_FANOUT_RECV)
+			/* "fanout", then a channel of its own for the ping: the
+			 * server reads a socket's frames in order, so the ping's
+			 * echo says the first join was taken */
+			snprintf(name, sizeof(name), "%s", c->join_next ? c->chan : "fanout");
 		else if (o.mode == M_SCALE_CHANNELS)
 			snprintf(name, sizeof(name), "ch-%d", c->join_next + 1);
 		else
@@ -550,7 +563,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->open = 1;
 		c->attempt = 0;
 		c->joins_left = o.mode == M_FANIN_RECV ? (int)o.channels :
-				o.mode == M_SCALE_CHANNELS ? (int)o.channels : 1;
+				o.mode == M_SCALE_CHANNELS ? (int)o.channels :
+				o.mode == M_FANOUT_RECV ? 2 : 1;
 		c->join_next = 0;
 		c->ping_due = 1;
 		lws_callback_on_writable(wsi);
@@ -653,7 +667,7 @@ report(void)
 
 	printf("{\"impl\":\"raw\",\"mode\":\"%s\"",
 	       (const char *[]){ "throughput", "latency", "fanin-recv", "fanin-send",
-				 "scale-clients", "scale-channels", "idle", "storm" }[o.mode]);
+				 "scale-clients", "scale-channels", "idle", "storm", "fanout-recv" }[o.mode]);
 	if (timed_out)
 		printf(",\"timeout\":true");
 	switch (o.mode) {
@@ -665,6 +679,12 @@ report(void)
 		       "\"cpu_us\":%.0f,\"cpu_us_per_msg\":%.3f", m, o.warmup, el,
 		       el > 0 ? (double)m / el : 0, cpu_us(&ru0, &ru1),
 		       m ? cpu_us(&ru0, &ru1) / (double)m : 0);
+		/* one thread: the process's switches are its own */
+		printf(",\"threads\":[{\"role\":\"main\",\"cpu_us_per_msg\":%.3f,"
+		       "\"vcsw_per_msg\":%.4f,\"nvcsw_per_msg\":%.4f}]",
+		       m ? cpu_us(&ru0, &ru1) / (double)m : 0,
+		       m ? (double)(ru1.ru_nvcsw - ru0.ru_nvcsw) / (double)m : 0,
+		       m ? (double)(ru1.ru_nivcsw - ru0.ru_nivcsw) / (double)m : 0);
 		break;
 	}
 	case M_LATENCY: {
@@ -689,7 +709,8 @@ report(void)
 		free(v);
 		break;
 	}
-	case M_FANIN_RECV: {
+	case M_FANIN_RECV:
+	case M_FANOUT_RECV: {
 		long w = o.n / 10 > 1 ? o.n / 10 : 1;
 		long m = total_got > w ? total_got - w : 0;
 
@@ -749,11 +770,12 @@ int
 main(int argc, char **argv)
 {
 	static const char *modes[] = { "throughput", "latency", "fanin-recv", "fanin-send",
-				       "scale-clients", "scale-channels", "idle", "storm" };
+				       "scale-clients", "scale-channels", "idle", "storm",
+				       "fanout-recv" };
 	struct lws_context_creation_info info;
 	int i;
 
-	for (i = 0; i < 8 && argc > 1; i++)
+	for (i = 0; i < 9 && argc > 1; i++)
 		if (!strcmp(argv[1], modes[i]))
 			o.mode = i;
 	for (i = 2; i + 1 < argc; i += 2) {
@@ -771,6 +793,7 @@ main(int argc, char **argv)
 		else if (!strcmp(k, "--seconds")) o.seconds = atof(v);
 		else if (!strcmp(k, "--settle")) o.settle = atof(v);
 		else if (!strcmp(k, "--limit")) o.limit = atof(v);
+		else if (!strcmp(k, "--channel")) o.channel = v;
 		else {
 			fprintf(stderr, "raw_client: unknown option %s\n", k);
 			return 2;
@@ -802,7 +825,8 @@ main(int argc, char **argv)
 		return 1;
 
 	nconns = o.mode == M_FANIN_SEND ? (int)o.senders :
-		 (o.mode == M_SCALE_CLIENTS || o.mode == M_IDLE || o.mode == M_STORM) ?
+		 (o.mode == M_SCALE_CLIENTS || o.mode == M_IDLE || o.mode == M_STORM ||
+		  o.mode == M_FANOUT_RECV) ?
 		 (int)o.clients : 1;
 	conns = calloc((size_t)nconns, sizeof(*conns));
 	if (o.mode == M_LATENCY) {
@@ -826,8 +850,12 @@ main(int argc, char **argv)
 		c->idx = i;
 		if (o.mode == M_FANIN_SEND)
 			snprintf(c->chan, sizeof(c->chan), "fanin-%d", i + 1);
-		else if (o.mode == M_THROUGHPUT || o.mode == M_LATENCY)
+		else if (o.mode == M_THROUGHPUT)
+			snprintf(c->chan, sizeof(c->chan), "%s", o.channel);
+		else if (o.mode == M_LATENCY)
 			snprintf(c->chan, sizeof(c->chan), "bench");
+		else if (o.mode == M_FANOUT_RECV)
+			snprintf(c->chan, sizeof(c->chan), "fanout-ready-%d", i + 1);
 		else
 			snprintf(c->chan, sizeof(c->chan), "c-%d", i + 1);
 		connect_conn(c);

@@ -378,6 +378,7 @@ local S = QUICK and {
   scale_clients = 100, sdk_clients = 10, scale_channels = 1000,
   idle_clients = 20, idle_seconds = 3, idle_settle = 10, sdk_idle = 10,
   storm_clients = 100, sdk_storm = 10,
+  fanout_members = 100, fanout_messages = 200, fanout_window = 64,
 } or {
   tp_n = 50000, tp_reps = 5, window = 256, warmup = 5000,
   lat_seconds = 5, lat_reps = 3, latmax_seconds = 3,
@@ -385,6 +386,7 @@ local S = QUICK and {
   scale_clients = 1000, sdk_clients = 50, scale_channels = 10000,
   idle_clients = 100, idle_seconds = 30, idle_settle = 10, sdk_idle = 100,
   storm_clients = 1000, sdk_storm = 50,
+  fanout_members = 1000, fanout_messages = 500, fanout_window = 64,
 }
 
 -- XRT_BENCH_SIZES="tp_n=20000,sdk_storm=20" overrides sizes (development)
@@ -397,48 +399,46 @@ end
 
 local bench = {}
 
+-- S.tp_reps throughput runs of client c against server srv (CPU 0 for the
+-- client): the best run (others' work on this shared machine only ever
+-- slows a run down) and the median beside it, with the server's CPU per
+-- message; nil when no run completed.
+local function throughput_of(c, srv, where)
+  local runs = {}
+  for rep = 1, S.tp_reps do
+    local g = gate()
+    local cpu0 = proc_cpu_ns(srv.pid)
+    local r = run_client(c, "throughput", srv.port, { "--n", S.tp_n, "--window", S.window, "--warmup", S.warmup }, 120, 0)
+    if r and r.n == S.tp_n then
+      r.server_cpu_us_per_msg = round((proc_cpu_ns(srv.pid) - cpu0) / 1e3 / r.n, 3)
+      r.gate = g
+      runs[#runs + 1] = r
+      log("throughput %-7s%s rep %d: %8.0f msgs/s, %6.2f us CPU/msg (server %.2f), busy %.0f%%",
+        c.id, where, rep, r.rate, r.cpu_us_per_msg, r.server_cpu_us_per_msg, g.busy * 100)
+    end
+  end
+  if #runs == 0 then return nil end
+  table.sort(runs, function(x, y) return x.rate < y.rate end)
+  local best, med = runs[#runs], runs[math.ceil(#runs / 2)]
+  return { id = c.id, rate = round(best.rate, 0), cpu_us_per_msg = round(best.cpu_us_per_msg, 2),
+    server_cpu_us_per_msg = best.server_cpu_us_per_msg, median_rate = round(med.rate, 0),
+    median_cpu_us_per_msg = round(med.cpu_us_per_msg, 2), runs = runs }
+end
+
 function bench.throughput(C, out)
   local relay = start_relay()
   local res = { server = "relay", n = S.tp_n, warmup = S.warmup, window = S.window, reps = S.tp_reps, results = {} }
   for _, c in ipairs(C) do
-    local runs = {}
-    for rep = 1, S.tp_reps do
-      local g = gate()
-      local cpu0 = proc_cpu_ns(relay.pid)
-      local r = run_client(c, "throughput", relay.port, { "--n", S.tp_n, "--window", S.window, "--warmup", S.warmup }, 120, 0)
-      if r and r.n == S.tp_n then
-        r.server_cpu_us_per_msg = round((proc_cpu_ns(relay.pid) - cpu0) / 1e3 / r.n, 3)
-        r.gate = g
-        runs[#runs + 1] = r
-        log("throughput %-7s rep %d: %8.0f msgs/s, %6.2f us CPU/msg (server %.2f), busy %.0f%%",
-          c.id, rep, r.rate, r.cpu_us_per_msg, r.server_cpu_us_per_msg, g.busy * 100)
-      end
-    end
-    if #runs > 0 then
-      -- the best run: others' work on this shared machine only ever slows
-      -- a run down (the median is kept beside it)
-      table.sort(runs, function(a, b) return a.rate < b.rate end)
-      local best, med = runs[#runs], runs[math.ceil(#runs / 2)]
-      res.results[c.id] = { rate = round(best.rate, 0), cpu_us_per_msg = round(best.cpu_us_per_msg, 2),
-        server_cpu_us_per_msg = best.server_cpu_us_per_msg, median_rate = round(med.rate, 0),
-        median_cpu_us_per_msg = round(med.cpu_us_per_msg, 2), runs = runs }
-    end
+    res.results[c.id] = throughput_of(c, relay, "")
   end
   stop_proc(relay)
-  -- the same for this library against the bundled server: what it does
+  -- the same against the bundled server: this library (what a user runs)
+  -- and the raw client (what limits the server itself)
   local srv = start_bundled(nil, nil, nil, 1)
-  local c = C[1]
-  local g = gate()
-  local cpu0 = proc_cpu_ns(srv.pid)
-  local r = run_client(c, "throughput", srv.port, { "--n", S.tp_n, "--window", S.window, "--warmup", S.warmup }, 120, 0)
-  if r and r.n == S.tp_n then
-    r.server_cpu_us_per_msg = round((proc_cpu_ns(srv.pid) - cpu0) / 1e3 / r.n, 3)
-    r.gate = g
-    res.bundled = { id = c.id, rate = round(r.rate, 0), cpu_us_per_msg = round(r.cpu_us_per_msg, 2),
-      server_cpu_us_per_msg = r.server_cpu_us_per_msg, runs = { r } }
-    log("throughput %s via the bundled server: %.0f msgs/s (server %.2f us CPU/msg)", c.id, r.rate,
-      r.server_cpu_us_per_msg)
-  end
+  local raw = RAW
+  for _, c in ipairs(C) do if c.id == "raw" then raw = c end end
+  res.bundled = throughput_of(C[1], srv, " via the bundled server,")
+  if raw and raw ~= C[1] then res.bundled_raw = throughput_of(raw, srv, " via the bundled server,") end
   stop_proc(srv)
   out.throughput = res
 end
@@ -544,6 +544,47 @@ function bench.fanin(C, out)
   end
   stop_proc(relay)
   out.fanin = res
+end
+
+-- One sender, a channel of S.fanout_members members: what the server does
+-- per delivery, the bundled one and the C relay.  Raw C receivers and
+-- sender (the clients are not what is measured), on CPU 0; the server on 1.
+function bench.fanout(C, out)
+  local raw = RAW
+  for _, c in ipairs(C) do if c.id == "raw" then raw = c end end
+  local total = S.fanout_members * S.fanout_messages
+  local res = { members = S.fanout_members, messages = S.fanout_messages, window = S.fanout_window,
+    results = {} }
+  for _, kind in ipairs({ "bundled", "relay" }) do
+    local srv = kind == "bundled" and start_bundled(nil, nil, nil, 1) or start_relay()
+    local g = gate()
+    local rp = spawn("raw-fanout-recv", pinned(0, argv_of(raw, "fanout-recv", srv.port,
+      { "--clients", S.fanout_members, "--n", total, "--limit", 90 })))
+    local ok, err = pcall(wait_line, rp, "^(ready)$", 60)
+    if ok then
+      local cpu0 = proc_cpu_ns(srv.pid)
+      local sp = spawn("raw-fanout-send", pinned(0, argv_of(raw, "throughput", srv.port,
+        { "--channel", "fanout", "--n", S.fanout_messages, "--window", S.fanout_window, "--warmup", 0,
+          "--limit", 90 })))
+      wait_exit(sp, 100)
+      wait_exit(rp, 30)
+      local r = result_of(rp)
+      if r and r.n then
+        -- every member got each message, and the sender its echo
+        r.server_cpu_us_per_delivery = round((proc_cpu_ns(srv.pid) - cpu0) / 1e3 /
+          (total + S.fanout_messages), 3)
+        r.gate = g
+        res.results[kind] = r
+        log("fan-out via the %s server: %8.0f deliveries/s, server %.2f us CPU per delivery", kind, r.rate,
+          r.server_cpu_us_per_delivery)
+      end
+    else
+      log("fan-out (%s): %s", kind, err)
+      stop_proc(rp, 9)
+    end
+    stop_proc(srv)
+  end
+  out.fanout = res
 end
 
 -- N SDK processes, one client each: waits for every "ready"
@@ -788,7 +829,7 @@ local function main()
   end
   log("machine: %d x %s, kernel %s, load %.2f %.2f %.2f", out.machine.nproc, out.machine.cpu,
     out.machine.kernel, table.unpack(out.machine.load_at_start))
-  for _, name in ipairs({ "throughput", "latency", "fanin", "scale", "idle", "storm" }) do
+  for _, name in ipairs({ "throughput", "latency", "fanin", "scale", "idle", "storm", "fanout" }) do
     if wanted(name) then
       log("== %s", name)
       bench[name](C, out.benchmarks)

@@ -1066,6 +1066,15 @@ rx_error(xrt_client *c, int kind, const char *msg)
 		     NULL);
 }
 
+/* What a received frame became: staged with the frames (xrt_ep_rx_event),
+ * visible once the stats count that frame. */
+static void
+rx_report(xrt_client *c, int kind, const char *msg)
+{
+	xrt_ep_rx_event(&c->ep, XEV_ERROR, kind, 0, xrt_buf_from(msg, strlen(msg)),
+			NULL);
+}
+
 static void
 on_receive(xrt_client *c, struct lws *wsi, const void *in, size_t len)
 {
@@ -1091,38 +1100,39 @@ on_receive(xrt_client *c, struct lws *wsi, const void *in, size_t len)
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return;
 
-	pthread_mutex_lock(&c->ep.loop->mu);
-	c->stats.frames_in++;
-	c->stats.bytes_in += c->rx_total;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	/* the event is staged (xrt_ep_rx_event): it reaches Lua after the
+	 * stats below count its frame */
 	if (c->rx_skip) {
 		snprintf(msg, sizeof(msg), "frame of %zu bytes is above max_frame "
 			 "(%zu) and was discarded", c->rx_total, c->max_frame);
-		rx_error(c, XERR_FRAME_TOO_BIG, msg);
+		rx_report(c, XERR_FRAME_TOO_BIG, msg);
 	} else if (c->rx_binary) {
 		snprintf(msg, sizeof(msg), "binary frame of %zu bytes was "
 			 "discarded", c->rx_total);
-		rx_error(c, XERR_BINARY, msg);
+		rx_report(c, XERR_BINARY, msg);
 	} else if (!c->rx) {
-		xrt_ep_event(&c->ep, XEV_FRAME, 0, 0, xrt_buf_from("", 0), NULL);
+		xrt_ep_rx_event(&c->ep, XEV_FRAME, 0, 0, xrt_buf_from("", 0), NULL);
 	} else if (!xrt_utf8_valid(xrt_buf_data(c->rx), c->rx->len)) {
 		snprintf(msg, sizeof(msg), "text frame of %zu bytes is not valid "
 			 "UTF-8 and was discarded", c->rx_total);
-		rx_error(c, XERR_UTF8, msg);
+		rx_report(c, XERR_UTF8, msg);
 	} else {
 		xrt_buf_fit(&c->rx);	/* it waits in the events: no spare room */
-		xrt_ep_event(&c->ep, XEV_FRAME, 0, 0, c->rx, NULL);
+		xrt_ep_rx_event(&c->ep, XEV_FRAME, 0, 0, c->rx, NULL);
 		c->rx = NULL;
 	}
 	xrt_buf_unref(c->rx);
 	c->rx = NULL;
 
 	pthread_mutex_lock(&c->ep.loop->mu);
-	if (!c->ep.paused && c->ep.events.bytes > c->ep.in_limit) {
+	c->stats.frames_in++;
+	c->stats.bytes_in += c->rx_total;
+	if (!c->ep.paused && xrt_ep_backlog(&c->ep) > c->ep.in_limit) {
 		c->ep.paused = 1;
 		pause = 1;
 	}
 	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_ep_staged_check(&c->ep);
 	if (pause) {
 		lws_rx_flow_control(wsi, 0);
 		snprintf(msg, sizeof(msg), "more than %zu bytes of events wait "

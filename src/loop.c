@@ -157,14 +157,22 @@ poll_fd(int fd, double timeout)
 	return r > 0;
 }
 
-/* Waits on s until *waiting is non-zero; the count is read under mu. */
+/* Events waiting for Lua (under mu): those queued and those the Lua
+ * thread took at its last take, which it may not have handed out yet. */
+static size_t
+ep_waiting(const xrt_endpoint *ep)
+{
+	return ep->events.count + ep->held;
+}
+
+/* Waits on s until events wait (for ep, or any endpoint when NULL). */
 static int
-sig_wait(xrt_loop *loop, xrt_signal *s, const size_t *waiting, double timeout)
+sig_wait(xrt_loop *loop, xrt_signal *s, const xrt_endpoint *ep, double timeout)
 {
 	int r;
 
 	pthread_mutex_lock(&loop->mu);
-	if (*waiting) {
+	if (ep ? ep_waiting(ep) : loop->pending) {
 		pthread_mutex_unlock(&loop->mu);
 		return 1;
 	}
@@ -180,13 +188,15 @@ sig_wait(xrt_loop *loop, xrt_signal *s, const size_t *waiting, double timeout)
 int
 xrt_ep_wait(xrt_endpoint *ep, double timeout)
 {
-	return sig_wait(ep->loop, &ep->sig, &ep->events.count, timeout);
+	if (ep->batch.count)	/* the Lua thread holds some: no need to look */
+		return 1;
+	return sig_wait(ep->loop, &ep->sig, ep, timeout);
 }
 
 int
 xrt_loop_wait(xrt_loop *loop, double timeout)
 {
-	return sig_wait(loop, &loop->sig, &loop->pending, timeout);
+	return sig_wait(loop, &loop->sig, NULL, timeout);
 }
 
 int
@@ -195,7 +205,7 @@ xrt_ep_fd(xrt_endpoint *ep)
 	int fd;
 
 	pthread_mutex_lock(&ep->loop->mu);
-	fd = sig_export(&ep->sig, ep->events.count);
+	fd = sig_export(&ep->sig, ep_waiting(ep));
 	pthread_mutex_unlock(&ep->loop->mu);
 	return fd;
 }
@@ -414,6 +424,10 @@ shutdown_complete(xrt_loop *loop)
 	return 1;
 }
 
+/* Set on every service thread: xrt_ep_event() stages what it is given
+ * there, and hands it over at once from a Lua thread. */
+static _Thread_local int on_service_thread;
+
 static void *
 service_main(void *arg)
 {
@@ -424,11 +438,13 @@ service_main(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	on_service_thread = 1;
 
 	for (;;) {
 		int stop;
 
 		lws_service(loop->ctx, 0);
+		xrt_loop_flush(loop);
 		pthread_mutex_lock(&loop->mu);
 		stop = loop->stop;
 		pthread_mutex_unlock(&loop->mu);
@@ -440,6 +456,7 @@ service_main(void *arg)
 	lws_sul_cancel(&loop->sul_cmds);
 	lws_context_destroy(loop->ctx);
 	loop->ctx = NULL;
+	xrt_loop_flush(loop);	/* what the closes staged */
 	xrt_dns_free(loop);
 	while ((v = loop->ca_vhosts)) {
 		loop->ca_vhosts = v->next;
@@ -703,11 +720,15 @@ ep_free(xrt_endpoint *ep)
 			*pp = ep->next;
 			break;
 		}
-	loop->pending -= ep->events.count;
+	loop->pending -= ep_waiting(ep);
 	if (!loop->pending)
 		sig_emptied(&loop->sig);
 	xrt_fifo_clear(&ep->events);
 	pthread_mutex_unlock(&loop->mu);
+	/* the service thread let go of it, so nothing is staged; the Lua
+	 * handle let go too, so the batch is nobody's */
+	xrt_fifo_clear(&ep->staged);
+	xrt_fifo_clear(&ep->batch);
 	xrt_item_free(ep->cur);
 	close(ep->sig.fd);
 	if (ep->type == XRT_CLIENT)
@@ -743,8 +764,79 @@ xrt_ep_service_done(xrt_endpoint *ep)
 {
 	if (ep->service_done)
 		return;
+	xrt_loop_flush(ep->loop);	/* its last events, and off the list */
 	ep->service_done = 1;
 	ep_unref(ep);
+}
+
+/* Hands queued events to Lua: appends them to ep's events, raising the
+ * signals when events now wait.  Under mu. */
+static void
+hand_over(xrt_endpoint *ep, xrt_fifo *q)
+{
+	xrt_loop *loop = ep->loop;
+	size_t n = q->count;
+
+	if (!n)
+		return;
+	xrt_fifo_append(&ep->events, q);
+	sig_filled(&ep->sig);	/* both do nothing when already raised */
+	loop->pending += n;
+	sig_filled(&loop->sig);
+}
+
+/* Service thread: hands every staged event over, under one lock. */
+void
+xrt_loop_flush(xrt_loop *loop)
+{
+	xrt_endpoint *ep, *next;
+	xrt_fifo dropped = { NULL, NULL, 0, 0 };
+
+	if (!loop->staged)
+		return;
+	pthread_mutex_lock(&loop->mu);
+	for (ep = loop->staged; ep; ep = next) {
+		next = ep->staged_next;
+		ep->staged_next = NULL;
+		ep->staged_on = 0;
+		if (ep->lua_closed)
+			xrt_fifo_append(&dropped, &ep->staged);
+		else
+			hand_over(ep, &ep->staged);
+	}
+	loop->staged = NULL;
+	pthread_mutex_unlock(&loop->mu);
+	xrt_fifo_clear(&dropped);
+}
+
+/* Service thread, after a received frame is counted: many staged events
+ * are handed over at once, not at the end of the pass. */
+void
+xrt_ep_staged_check(xrt_endpoint *ep)
+{
+	if (ep->staged.count >= XRT_STAGE_MAX)
+		xrt_loop_flush(ep->loop);
+}
+
+size_t
+xrt_ep_backlog(const xrt_endpoint *ep)
+{
+	return ep->events.bytes + ep->held_bytes + ep->staged.bytes;
+}
+
+static xrt_item *
+event_item(int kind, int64_t a, int64_t b, xrt_buf *buf, xrt_buf *buf2)
+{
+	xrt_item *it = xrt_item_new(kind, buf);
+
+	if (!it) {
+		xrt_buf_unref(buf2);
+		return NULL;
+	}
+	it->a = a;
+	it->b = b;
+	it->buf2 = buf2;
+	return it;
 }
 
 void
@@ -752,15 +844,12 @@ xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
 	     xrt_buf *buf2)
 {
 	xrt_loop *loop = ep->loop;
-	xrt_item *it = xrt_item_new(kind, buf);
+	xrt_item *it = event_item(kind, a, b, buf, buf2);
 
-	if (!it) {
-		xrt_buf_unref(buf2);
+	if (!it)
 		return;
-	}
-	it->a = a;
-	it->b = b;
-	it->buf2 = buf2;
+	if (on_service_thread)
+		xrt_loop_flush(loop);	/* what it staged goes first */
 	pthread_mutex_lock(&loop->mu);
 	if (ep->lua_closed) {
 		pthread_mutex_unlock(&loop->mu);
@@ -768,11 +857,37 @@ xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
 		return;
 	}
 	xrt_fifo_push(&ep->events, it);
-	if (ep->events.count == 1)
-		sig_filled(&ep->sig);
+	sig_filled(&ep->sig);
 	if (++loop->pending == 1)
 		sig_filled(&loop->sig);
 	pthread_mutex_unlock(&loop->mu);
+}
+
+/* Service thread, for received frames (and what reading them reports):
+ * staged, handed over with the others after this pass of lws_service()
+ * (received data is serviced after its poll(), so the pass ends soon),
+ * or at once when many wait (xrt_ep_staged_check), or before any other
+ * event of this thread (xrt_ep_event), so the order holds. */
+void
+xrt_ep_rx_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
+		xrt_buf *buf2)
+{
+	xrt_loop *loop = ep->loop;
+	xrt_item *it;
+
+	if (!on_service_thread) {
+		xrt_ep_event(ep, kind, a, b, buf, buf2);
+		return;
+	}
+	it = event_item(kind, a, b, buf, buf2);
+	if (!it)
+		return;
+	xrt_fifo_push(&ep->staged, it);
+	if (!ep->staged_on) {
+		ep->staged_on = 1;
+		ep->staged_next = loop->staged;
+		loop->staged = ep;
+	}
 }
 
 xrt_item *
@@ -783,22 +898,30 @@ xrt_ep_next(xrt_endpoint *ep)
 	int resume = 0;
 
 	xrt_item_free(ep->cur);
-	ep->cur = NULL;
+	ep->cur = it = xrt_fifo_pop(&ep->batch);
+	if (it)
+		return it;
+
+	/* Take the next batch, under one lock: what the last one held is
+	 * handed out now, so it no longer counts as waiting. */
 	pthread_mutex_lock(&loop->mu);
-	it = xrt_fifo_pop(&ep->events);
-	if (it) {
-		if (!ep->events.count)
-			sig_emptied(&ep->sig);
-		if (--loop->pending == 0)
-			sig_emptied(&loop->sig);
-		if (ep->paused && ep->events.bytes <= ep->in_limit / 2) {
-			ep->paused = 0;
-			resume = 1;
-		}
+	loop->pending -= ep->held;
+	ep->held = ep->held_bytes = 0;
+	while (ep->batch.count < XRT_BATCH_MAX && (it = xrt_fifo_pop(&ep->events)))
+		xrt_fifo_push(&ep->batch, it);
+	ep->held = ep->batch.count;
+	ep->held_bytes = ep->batch.bytes;
+	if (!ep_waiting(ep))
+		sig_emptied(&ep->sig);
+	if (!loop->pending)
+		sig_emptied(&loop->sig);
+	if (ep->paused && ep->events.bytes + ep->held_bytes <= ep->in_limit / 2) {
+		ep->paused = 0;
+		resume = 1;
 	}
 	pthread_mutex_unlock(&loop->mu);
 	if (resume)
 		xrt_loop_cmd(loop, XCMD_RESUME, ep, 0, 0, NULL, NULL);
-	ep->cur = it;
+	ep->cur = it = xrt_fifo_pop(&ep->batch);
 	return it;
 }

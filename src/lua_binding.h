@@ -42,5 +42,6 @@ int xrt_lua_wait(lua_State *L, xrt_loop *loop, xrt_endpoint *ep, int arg);
 void xrt_open_client(lua_State *L);
 void xrt_open_server(lua_State *L);
 void xrt_open_json(lua_State *L);
+void xrt_open_members(lua_State *L);
 
 #endif

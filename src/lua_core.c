@@ -402,6 +402,7 @@ luaopen_xano_realtime_core(lua_State *L)
 	xrt_open_client(L);
 	xrt_open_server(L);
 	xrt_open_json(L);
+	xrt_open_members(L);
 	lua_pushliteral(L, "0.1.0");
 	lua_setfield(L, -2, "_VERSION");
 	lua_pushstring(L, lws_get_library_version());

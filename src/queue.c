@@ -187,6 +187,23 @@ xrt_fifo_push_front(xrt_fifo *q, xrt_item *it)
 	q->bytes += xrt_item_cost(it);
 }
 
+/* Moves every item of from to the end of q, in order; from is left empty. */
+void
+xrt_fifo_append(xrt_fifo *q, xrt_fifo *from)
+{
+	if (!from->head)
+		return;
+	if (q->tail)
+		q->tail->next = from->head;
+	else
+		q->head = from->head;
+	q->tail = from->tail;
+	q->count += from->count;
+	q->bytes += from->bytes;
+	from->head = from->tail = NULL;
+	from->count = from->bytes = 0;
+}
+
 xrt_item *
 xrt_fifo_pop(xrt_fifo *q)
 {

@@ -25,6 +25,9 @@
 /* Room before a payload: LWS_PRE for lws_write() and up to 14 bytes for a
  * server-side frame header written in front of the payload. */
 #define XRT_HEADROOM (LWS_PRE + 16)
+#define XRT_STAGE_MAX 32	/* events staged before a hand-over */
+#define XRT_BATCH_MAX 64	/* events taken by the Lua thread at once */
+#define XRT_SERVER_TX 16384	/* bytes of frames a server socket writes at once */
 
 typedef struct xrt_buf {
 	atomic_int refs;
@@ -65,6 +68,7 @@ xrt_item *xrt_item_new(int kind, xrt_buf *buf);
 void xrt_item_free(xrt_item *it);
 void xrt_fifo_push(xrt_fifo *q, xrt_item *it);
 void xrt_fifo_push_front(xrt_fifo *q, xrt_item *it);
+void xrt_fifo_append(xrt_fifo *q, xrt_fifo *from);	/* moves every item */
 xrt_item *xrt_fifo_pop(xrt_fifo *q);
 void xrt_fifo_clear(xrt_fifo *q);
 /* What a FIFO counts for an item in its bytes: the memory the item and its
@@ -194,6 +198,16 @@ struct xrt_endpoint {
 	int refs;		/* under mu: the Lua handle and the service thread */
 	xrt_signal sig;		/* events wait for Lua */
 	xrt_fifo events;	/* under mu */
+	/* The hand-offs are batched.  The service thread stages its events
+	 * and hands them over under one lock after each pass of lws_service()
+	 * (or every XRT_STAGE_MAX events); the Lua thread takes up to
+	 * XRT_BATCH_MAX events under one lock and hands them to Lua one by
+	 * one.  Taken events count as waiting (held) until the next take. */
+	xrt_fifo staged;	/* service thread */
+	xrt_endpoint *staged_next;	/* service thread: in loop->staged */
+	int staged_on;		/* service thread: in loop->staged */
+	xrt_fifo batch;		/* Lua thread: taken, not yet handed to Lua */
+	size_t held, held_bytes;	/* under mu: taken at the last take */
 	size_t in_limit;	/* event bytes above which reading pauses */
 	int paused;		/* under mu */
 	int lua_closed;		/* under mu */
@@ -217,6 +231,7 @@ struct xrt_loop {
 	int refs;		/* under mu: Lua handle + endpoints */
 	int stop;		/* under mu: 1 = shut down, 2 = exit now */
 	xrt_endpoint *eps;	/* under mu */
+	xrt_endpoint *staged;	/* service: endpoints with staged events */
 	int shutting;		/* service: shutdown begun */
 	struct xrt_dns *dns;	/* service: resolved names (resolve.c) */
 	struct xrt_loop *next_live;	/* under live_mu (loop.c) */
@@ -240,6 +255,12 @@ void xrt_ep_unref(xrt_endpoint *ep);	/* under mu */
 void xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b,
 		  xrt_buf *buf, xrt_buf *buf2);	/* takes mu */
 xrt_item *xrt_ep_next(xrt_endpoint *ep);	/* Lua thread; NULL when none */
+size_t xrt_ep_backlog(const xrt_endpoint *ep);	/* service thread, under mu:
+						 * bytes of events not yet handed to Lua */
+void xrt_ep_rx_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b,
+		     xrt_buf *buf, xrt_buf *buf2);	/* service thread: staged */
+void xrt_loop_flush(xrt_loop *loop);	/* service thread: hand staged events over */
+void xrt_ep_staged_check(xrt_endpoint *ep);	/* service thread, not under mu */
 /* Lua thread: wait until events wait (1), timeout (0) or a caught signal
  * (-1); a negative timeout waits for ever. */
 int xrt_ep_wait(xrt_endpoint *ep, double timeout);
@@ -454,6 +475,7 @@ typedef struct xrt_server {
 	size_t mapcap, mapcount;
 	uint64_t *dirty;
 	size_t ndirty, capdirty;
+	unsigned char *tx;	/* service: LWS_PRE + XRT_SERVER_TX, frames gathered for one write */
 	int closing;
 	uint64_t frames_in, frames_out;
 	/* service thread */

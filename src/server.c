@@ -168,6 +168,7 @@ xrt_server_destroy(xrt_server *s)
 {
 	free(s->map);
 	free(s->dirty);
+	free(s->tx);
 	free(s->host);
 	free(s->cert);
 	free(s->key);
@@ -421,15 +422,16 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 			xrt_buf_unref(msg);
 			return 0;
 		}
-		xrt_ep_event(&s->ep, XEV_FRAME, (int64_t)k->id, opcode, msg, NULL);
+		xrt_ep_rx_event(&s->ep, XEV_FRAME, (int64_t)k->id, opcode, msg, NULL);
 		pthread_mutex_lock(&s->ep.loop->mu);
 		s->frames_in++;
 		k->frames_in++;
-		if (!s->ep.paused && s->ep.events.bytes > s->ep.in_limit)
+		if (!s->ep.paused && xrt_ep_backlog(&s->ep) > s->ep.in_limit)
 			s->ep.paused = 1;
 		if (s->ep.paused && !k->paused)
 			pause = k->paused = 1;
 		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_ep_staged_check(&s->ep);
 		if (pause)
 			lws_rx_flow_control(k->wsi, 0);
 		return 0;
@@ -623,9 +625,17 @@ accept_upgrade(xrt_sock *k, xrt_buf *proto)
 	k->head = NULL;
 }
 
+/* A frame's bytes on the wire: header and payload. */
+static size_t
+frame_bytes(const xrt_buf *b)
+{
+	return b->len + b->hlen;
+}
+
 static int
 on_writable(xrt_sock *k)
 {
+	xrt_fifo batch = { NULL, NULL, 0, 0 };
 	xrt_item *it;
 	int close_after = 0, overflow, more, close_now;
 	xrt_buf *b;
@@ -646,6 +656,16 @@ on_writable(xrt_sock *k)
 		}
 	} else if (!it && k->phase == PH_WS) {
 		it = xrt_fifo_pop(&k->out);
+		/* the data frames behind it that fit go in the same write */
+		if (it) {
+			size_t bytes = frame_bytes(it->buf);
+
+			while (k->out.head && batch.count < 63 &&
+			       bytes + frame_bytes(k->out.head->buf) <= XRT_SERVER_TX) {
+				bytes += frame_bytes(k->out.head->buf);
+				xrt_fifo_push(&batch, xrt_fifo_pop(&k->out));
+			}
+		}
 	}
 	close_now = !it && k->phase == PH_WS && k->close_wanted && !k->out.count;
 	/* a close waiting behind the data needs one more turn */
@@ -654,6 +674,40 @@ on_writable(xrt_sock *k)
 	if (close_now) {
 		write_close(k, k->close_wanted, k->close_reason, 0);
 		it = xrt_fifo_pop(&k->ctl);
+	}
+	if (it && batch.count) {
+		/* several data frames: one write (lws buffers what the socket
+		 * does not take, and calls back only once it is sent) */
+		unsigned char *p;
+		xrt_item *x;
+		int r;
+
+		if (!k->srv->tx && !(k->srv->tx = malloc(LWS_PRE + XRT_SERVER_TX))) {
+			/* no room to gather: the others wait for the next
+			 * turns, in their order, and this one goes alone */
+			pthread_mutex_lock(&k->srv->ep.loop->mu);
+			xrt_fifo_append(&batch, &k->out);
+			k->out = batch;
+			pthread_mutex_unlock(&k->srv->ep.loop->mu);
+			more = 1;
+		} else {
+			p = k->srv->tx + LWS_PRE;
+			b = it->buf;
+			memcpy(p, xrt_buf_data(b) - b->hlen, frame_bytes(b));
+			p += frame_bytes(b);
+			xrt_item_free(it);
+			while ((x = xrt_fifo_pop(&batch))) {
+				b = x->buf;
+				memcpy(p, xrt_buf_data(b) - b->hlen, frame_bytes(b));
+				p += frame_bytes(b);
+				xrt_item_free(x);
+			}
+			it = NULL;
+			r = lws_write(k->wsi, k->srv->tx + LWS_PRE,
+				      (size_t)(p - (k->srv->tx + LWS_PRE)), LWS_WRITE_RAW);
+			if (r < 0)
+				return -1;
+		}
 	}
 	if (it) {
 		b = it->buf;

@@ -233,7 +233,16 @@ xrt_utf8_valid(const unsigned char *s, size_t len)
 		unsigned c = s[i];
 
 		if (c < 0x80) {
+			/* ASCII, the usual text of a frame: 8 bytes at a time */
+			uint64_t w;
+
 			i++;
+			while (i + 8 <= len) {
+				memcpy(&w, s + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+				i += 8;
+			}
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf) {

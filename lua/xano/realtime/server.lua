@@ -276,81 +276,20 @@ function M.load_config(path)
 end
 
 -- -------------------------------------------------- raw JSON scanning
--- Frames are decoded by cjson first (so they are valid JSON); these find
+-- Frames are decoded by cjson first (so they are valid JSON); this finds
 -- the byte spans of the top-level members, so values can be relayed as
--- the sender wrote them.  They also refuse raw control characters in
+-- the sender wrote them.  It also refuses raw control characters in
 -- strings, which cjson lets through but JSON (and JSON.parse) forbids.
+-- The scan is core.json_members (src/lua_members.c): in Lua it was most of
+-- the server's work per message.
 
-local STRING_STOP = '["\\%z\1-\31]'
-
-local function skip_ws(s, i)
-  return s:match("^[ \t\r\n]*()", i)
-end
-
--- s:sub(i, i) is '"'; returns the index of the closing quote
-local function string_end(s, i)
-  local j = i + 1
-  while true do
-    local k = s:find(STRING_STOP, j)
-    if not k then return nil end
-    local b = s:byte(k)
-    if b == 34 then return k end
-    if b ~= 92 then return nil end
-    j = k + 2
-  end
-end
-
-local function value_end(s, i)
-  local b = s:byte(i)
-  if b == 34 then return string_end(s, i) end
-  if b == 123 or b == 91 then
-    local depth, j = 0, i
-    while true do
-      local k = s:find('["{}%[%]]', j)
-      if not k then return nil end
-      b = s:byte(k)
-      if b == 34 then
-        k = string_end(s, k)
-        if not k then return nil end
-      elseif b == 123 or b == 91 then
-        depth = depth + 1
-      else
-        depth = depth - 1
-        if depth == 0 then return k end
-      end
-      j = k + 1
-    end
-  end
-  local k = s:find("[,}%] \t\r\n]", i)
-  return k and k - 1 or #s
-end
+local json_members = core.json_members
+local decode = json.decode
 
 -- The top-level members of a JSON object as {key = raw value text}; nil
 -- when s is not an object (or holds raw control characters in a string).
 local function object_members(s)
-  local i = skip_ws(s, 1)
-  if s:byte(i) ~= 123 then return nil end
-  local out = {}
-  i = skip_ws(s, i + 1)
-  if s:byte(i) == 125 then return out end
-  while true do
-    if s:byte(i) ~= 34 then return nil end
-    local ke = string_end(s, i)
-    if not ke then return nil end
-    local key = s:sub(i + 1, ke - 1)
-    if key:find("\\", 1, true) then key = json.decode(s:sub(i, ke)) end
-    i = skip_ws(s, ke + 1)
-    if s:byte(i) ~= 58 then return nil end
-    i = skip_ws(s, i + 1)
-    local ve = value_end(s, i)
-    if not ve then return nil end
-    out[key] = s:sub(i, ve)
-    i = skip_ws(s, ve + 1)
-    local b = s:byte(i)
-    if b == 125 then return out end
-    if b ~= 44 then return nil end
-    i = skip_ws(s, i + 1)
-  end
+  return json_members(s, decode)
 end
 M._object_members = object_members -- for specs and the console
 
@@ -514,10 +453,18 @@ end
 
 -- ------------------------------------------------------- client actions
 
+-- ch.history keeps the last perm.message_history messages from
+-- history_start(ch) on: it is trimmed once it holds twice the limit, not
+-- at every message (table.remove(list, 1) moved the whole list each time).
+local function history_start(ch)
+  local n, limit = #ch.history, ch.perm.message_history
+  return limit > 0 and n > limit and n - limit + 1 or 1
+end
+
 function Server:history_for(ch, sock)
   local out = {}
   local list = ch.history
-  for i = 1, #list do
+  for i = history_start(ch), #list do
     local h = list[i]
     if not h.auth_only or sock.authenticated then out[#out + 1] = h.raw end
   end
@@ -528,8 +475,13 @@ function Server:store_history(ch, raw, auth_only)
   local limit = ch.perm.message_history
   if limit <= 0 then return end
   local list = ch.history
-  list[#list + 1] = { raw = raw, auth_only = auth_only }
-  while #list > limit do table.remove(list, 1) end
+  local n = #list + 1
+  list[n] = { raw = raw, auth_only = auth_only }
+  if n >= 2 * limit then
+    local from = n - limit
+    for i = 1, limit do list[i] = list[from + i] end
+    for i = n, limit + 1, -1 do list[i] = nil end
+  end
 end
 
 function Server:do_join(sock, name, f, raw)
@@ -1048,7 +1000,7 @@ function Server:history(channel)
   local ch = self.chans[channel]
   local list = {}
   if ch then
-    for i = 1, #ch.history do list[i] = json.decode(ch.history[i].raw) end
+    for i = history_start(ch), #ch.history do list[#list + 1] = json.decode(ch.history[i].raw) end
   end
   return list
 end

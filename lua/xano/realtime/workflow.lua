@@ -65,6 +65,8 @@ local POOL_MAX = 32
 -- action =, at = (or nil), co =, owner =, seq = }.  Calling it reports.
 local OWNER = { __call = function(o, err, tb) return o.report(err, tb) end }
 local owners = setmetatable({}, { __mode = "k" }) -- owner -> true, weakly
+local nsleeping = 0 -- sleepers of every owner: with no sleeper and no waiter,
+                    -- run_due() and next_due() cost nothing (a poll runs both)
 local nwaiting = 0 -- waiters of every owner: deliver() costs nothing without
 local seq = 0
 
@@ -115,6 +117,7 @@ local function step(co, owner, ...)
   started_by[co] = nil
   if r.kind == "sleep" then
     owner.sleepers[#owner.sleepers + 1] = r
+    nsleeping = nsleeping + 1
   else
     owner.waiters[#owner.waiters + 1] = r
     nwaiting = nwaiting + 1
@@ -235,6 +238,7 @@ end
 function M.drop(owner)
   local n, w = #owner.sleepers, #owner.waiters
   owner.sleepers, owner.waiters = {}, {}
+  nsleeping = nsleeping - n
   nwaiting = nwaiting - w
   return n + w
 end
@@ -246,15 +250,20 @@ end
 --- Resumes what is due (sleeps over, waits timed out), oldest timer
 --- first; returns how many resumed.
 function M.run_due()
+  if nsleeping == 0 and nwaiting == 0 then return 0 end
   local t = now()
   local due = due_at(t)
   local ready, timed_out = {}, {}
   local list = all_owners()
+  local sleeping = 0
   for i = 1, #list do
     local o = list[i]
     if #o.sleepers > 0 then take(o.sleepers, due, ready) end
     if #o.waiters > 0 then take(o.waiters, due, timed_out) end
+    sleeping = sleeping + #o.sleepers
   end
+  -- counted again: an owner collected with its sleepers leaves no trace
+  nsleeping = sleeping
   nwaiting = nwaiting - #timed_out
   for i = 1, #timed_out do
     timed_out[i].timed_out = true
@@ -276,6 +285,7 @@ end
 --- Seconds until the next timer of owner, or of every owner when nil
 --- (nil when none).
 function M.next_due(owner)
+  if nsleeping == 0 and nwaiting == 0 then return nil end
   local best
   for o in pairs(owners) do
     if owner == nil or o == owner then

@@ -231,7 +231,9 @@ function Console:state()
     chans[#chans + 1] = { name = name, members = list(members),
       presence = list(ch.perm.presence and presence or {}),
       presence_enabled = ch.perm.presence, subscribers = list(subscribers),
-      history = #ch.history, history_limit = ch.perm.message_history }
+      -- the server trims its history list in bulk: the last limit count
+      history = ch.perm.message_history > 0 and math.min(#ch.history, ch.perm.message_history) or #ch.history,
+      history_limit = ch.perm.message_history }
   end
   table.sort(chans, function(a, b) return a.name < b.name end)
 
