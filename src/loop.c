@@ -753,9 +753,20 @@ ep_unref(xrt_endpoint *ep)
 void
 xrt_ep_release(xrt_endpoint *ep)
 {
-	pthread_mutex_lock(&ep->loop->mu);
+	xrt_loop *loop = ep->loop;
+
+	/* What waits for it waits for nobody now: it stops counting at
+	 * once, or a wait of the whole state would return for it until the
+	 * service thread lets go. */
+	pthread_mutex_lock(&loop->mu);
 	ep->lua_closed = 1;
-	pthread_mutex_unlock(&ep->loop->mu);
+	loop->pending -= ep_waiting(ep);
+	ep->held = ep->held_bytes = 0;
+	xrt_fifo_clear(&ep->events);
+	sig_emptied(&ep->sig);
+	if (!loop->pending)
+		sig_emptied(&loop->sig);
+	pthread_mutex_unlock(&loop->mu);
 	ep_unref(ep);
 }
 
@@ -890,23 +901,18 @@ xrt_ep_rx_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
 	}
 }
 
-xrt_item *
-xrt_ep_next(xrt_endpoint *ep)
+/* Takes the next batch, under one lock: what the last one held is handed
+ * out by now, so it no longer counts as waiting; what the new one holds
+ * does until it is handed out.  Lua thread. */
+static void
+take_batch(xrt_endpoint *ep)
 {
 	xrt_loop *loop = ep->loop;
 	xrt_item *it;
 	int resume = 0;
 
-	xrt_item_free(ep->cur);
-	ep->cur = it = xrt_fifo_pop(&ep->batch);
-	if (it)
-		return it;
-
-	/* Take the next batch, under one lock: what the last one held is
-	 * handed out now, so it no longer counts as waiting. */
 	pthread_mutex_lock(&loop->mu);
 	loop->pending -= ep->held;
-	ep->held = ep->held_bytes = 0;
 	while (ep->batch.count < XRT_BATCH_MAX && (it = xrt_fifo_pop(&ep->events)))
 		xrt_fifo_push(&ep->batch, it);
 	ep->held = ep->batch.count;
@@ -922,6 +928,22 @@ xrt_ep_next(xrt_endpoint *ep)
 	pthread_mutex_unlock(&loop->mu);
 	if (resume)
 		xrt_loop_cmd(loop, XCMD_RESUME, ep, 0, 0, NULL, NULL);
+}
+
+/* The next event, or NULL.  The batch is taken again as soon as its last
+ * event is handed out, not at the next call: an app that stops reading
+ * after that event (a wait that got what it waited for) leaves nothing
+ * counted as waiting, so the state's fd and wait() go quiet. */
+xrt_item *
+xrt_ep_next(xrt_endpoint *ep)
+{
+	xrt_item *it;
+
+	xrt_item_free(ep->cur);
+	if (!ep->batch.count)
+		take_batch(ep);
 	ep->cur = it = xrt_fifo_pop(&ep->batch);
+	if (it && !ep->batch.count)
+		take_batch(ep);
 	return it;
 }
