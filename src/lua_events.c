@@ -15,6 +15,8 @@ enum {
 	TYPE_error_kind, TYPE_opcode
 };
 
+static const char *const slot_names[] = { "", "a", "b", "buf", "buf2" };
+
 static const char *const type_names[] = {
 	"integer", "boolean", "seconds", "string", "error_kind", "opcode"
 };
@@ -142,11 +144,19 @@ xrt_open_events(lua_State *L)
 			lua_newtable(L);
 			i = 0;
 			for (l = &lines[first[side][k]]; l->slot != SLOT_END; l++) {
+				int text = l->slot == SLOT_buf || l->slot == SLOT_buf2;
+
 				if (++i > XRT_MAX_FIELDS)
 					luaL_error(L, "events.def: the %s's %s event "
 						   "has more than %d fields",
 						   side_names[side], kind_names[k],
 						   XRT_MAX_FIELDS);
+				if (text != (l->type == TYPE_string))
+					luaL_error(L, "events.def: the %s's %s event: "
+						   "a field of type %s cannot come "
+						   "from slot %s", side_names[side],
+						   kind_names[k], type_names[l->type],
+						   slot_names[l->slot]);
 				lua_createtable(L, 0, 2);
 				lua_pushstring(L, l->name);
 				lua_setfield(L, -2, "name");
