@@ -194,7 +194,7 @@ function P.spawn(argv, opts)
   if type(argv) == "table" then
     for i = 1, #argv do words[i] = argv[i] end
   else
-    words = { "sh", "-c", argv }
+    words = { "/bin/sh", "-c", argv }
   end
   assert(#words > 0, "spawn: no program")
   local env = {}
