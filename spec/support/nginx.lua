@@ -74,8 +74,8 @@ function N.stop(h)
     N.signal(h, "quit")
     local deadline = socket.gettime() + 10
     while left() > 0 and socket.gettime() < deadline do socket.select(nil, nil, 0.02) end
-    for _, pid in ipairs(N.workers(h)) do os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-    if P.alive(h.master) then os.execute("kill -KILL " .. h.master .. " 2>/dev/null") end
+    for _, pid in ipairs(N.workers(h)) do P.signal(pid, "KILL") end
+    if P.alive(h.master) then P.signal(h.master, "KILL") end
   end
   if not os.getenv("XRT_KEEP_NGINX") then P.rmdir(h.prefix) end
 end
