@@ -226,13 +226,11 @@ describe("the examples", function()
       quickstart = true } -- the quickstart runs in docs_spec.lua
 
     it("is run by this spec", function()
-      local p = assert(io.popen("ls examples", "r"))
       local found = {}
-      for file in p:lines() do
+      for _, file in ipairs(P.lines("ls examples")) do
         local name = file:match("^(.-)%.lua$")
         if name and not OTHERS[name] then found[#found + 1] = name end
       end
-      p:close()
       table.sort(found)
       local want = {}
       for i, name in ipairs(EXAMPLES) do want[i] = name end

@@ -114,10 +114,9 @@ end
 
 -- The socket inodes a process holds (from its /proc/PID/fd links).
 function N.socket_inodes(pid)
-  local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd 2>/dev/null", "r"))
+  local _, out = P.sh("ls -l /proc/" .. pid .. "/fd 2>/dev/null")
   local list = {}
-  for ino in p:read("*a"):gmatch("socket:%[(%d+)%]") do list[#list + 1] = ino end
-  p:close()
+  for ino in out:gmatch("socket:%[(%d+)%]") do list[#list + 1] = ino end
   return list
 end
 

@@ -83,6 +83,16 @@ function P.sh(cmd, timeout)
   return code == 0, out, code
 end
 
+-- The lines a short command prints (stdout and stderr: redirect what is
+-- not wanted), e.g. the files of a folder: P.lines("ls docs"); then
+-- whether it exited 0.
+function P.lines(cmd, timeout)
+  local ok, out = P.sh(cmd, timeout)
+  local list = {}
+  for line in out:gmatch("[^\n]+") do list[#list + 1] = line end
+  return list, ok
+end
+
 -- A fresh directory under $TMPDIR (removed by P.rmdir).
 function P.tmpdir(tag)
   local ok, out = P.sh("mktemp -d \"${TMPDIR:-/tmp}/xrt-" .. (tag or "spec") .. ".XXXXXX\"")
