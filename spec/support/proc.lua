@@ -165,28 +165,13 @@ local function within(seconds, pred)
   return pred()
 end
 
--- The session's sh ($1: the process's directory, $2: "split" or "merge"
--- for stderr, $3: the program's stdin, then the program's argv).  It
--- writes its pid (the session and group id), starts the guard, runs the
--- program through a sh that writes the program's pid and execs it (so a
--- signal reaches the program itself), and writes the exit status.
-local SESSION = [[
-d=$1 err=$2 in=$3; shift 3
-echo $$ > "$d/session.tmp" && mv "$d/session.tmp" "$d/session"
-exec 4<&0 </dev/null
-(read x <&4; kill -KILL 0) &
-guard=$!
-exec 4<&-
-run='echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"'
-if [ "$err" = split ]; then
-  sh -c "$run" "$d/main" "$@" <"$in" >"$d/out" 2>"$d/err"
-else
-  sh -c "$run" "$d/main" "$@" <"$in" >"$d/out" 2>&1
-fi
-s=$?
-kill $guard 2>/dev/null
-echo $s > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
-]]
+-- The sh that runs each program (its header says what it does).
+local SESSION = (function()
+  local src = debug.getinfo(1, "S").source
+  local dir = src:sub(1, 1) == "@" and src:sub(2):match("^(.*)/[^/]*$") or "spec/support"
+  if dir:sub(1, 1) ~= "/" then dir = P.ROOT .. "/" .. dir end
+  return dir .. "/session.sh"
+end)()
 
 local Proc = {}
 Proc.__index = Proc
@@ -224,7 +209,7 @@ function P.spawn(argv, opts)
   end
   local q = {}
   for i = 1, #words do q[i] = quote(words[i]) end
-  self.guard = assert(io.popen("setsid -f sh -c " .. quote(SESSION) .. " sh " .. quote(dir) .. " " ..
+  self.guard = assert(io.popen("setsid -f sh " .. quote(SESSION) .. " " .. quote(dir) .. " " ..
     (self.split and "split" or "merge") .. " " .. quote(stdin) .. " " .. table.concat(q, " ") ..
     " >/dev/null 2>&1", "w"))
   self.pid = within(10, function() return tonumber((read(dir .. "/session") or ""):match("^(%d+)\n")) end)
