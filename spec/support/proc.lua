@@ -17,8 +17,9 @@
 -- deadline.  kill() ends the whole session: TERM, then KILL for what is
 -- left after a bounded wait.  Nothing outlives the spec process either:
 -- the session holds the read end of a pipe whose only writer is this
--- process, and KILLs itself when that pipe closes (this process exits,
--- crashes or is killed, or drops the handle without kill()).
+-- process, and when that pipe closes (this process exits, crashes or is
+-- killed, or drops the handle without kill()) it removes its directory
+-- and KILLs itself (spec/support/session.sh).
 --
 -- P.sh runs a short command to its end (bounded by `timeout`) and returns
 -- its output.
@@ -49,9 +50,9 @@ function P.write(dir, name, text)
   return path
 end
 
--- The checkout's root (the specs run from it).
-P.ROOT = os.getenv("PWD")
-if not P.ROOT or P.ROOT == "" or not read(P.ROOT .. "/Makefile") then
+-- The checkout's root: the directory the specs run in (not $PWD, which
+-- is the caller's under make -C).
+do
   local p = assert(io.popen("pwd", "r"))
   P.ROOT = p:read("*l")
   p:close()
