@@ -13,14 +13,14 @@ local P = require "support.proc"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
 
-local ROOT = assert(io.popen("pwd")):read("*l")
+local ROOT = P.ROOT
 local CHROMIUM = os.getenv("XRT_CHROMIUM") or "/usr/bin/chromium"
 local KEY = "browser-admin-key"
 
 -- the folder holding node_modules/playwright-core, installed when missing
 local function driver()
   -- P.sh merges stderr (npm's report) into the output: the folder is the last line
-  local ok, out = P.sh("sh " .. P.quote(ROOT .. "/spec/support/browser/install.sh"))
+  local ok, out = P.sh("sh " .. P.quote(ROOT .. "/spec/support/browser/install.sh"), 900) -- npm, maybe a download
   assert(ok, "playwright-core is not installed (spec/support/browser/install.sh): " .. out)
   return (out:match("([^\n]+)\n?$"))
 end
