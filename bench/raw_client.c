@@ -129,6 +129,13 @@ rnd(void)
 	return rng * 0x2545F4914F6CDD1DULL;
 }
 
+/* user or system CPU alone, µs */
+static double
+part_us(const struct timeval *a, const struct timeval *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e6 + (double)(b->tv_usec - a->tv_usec);
+}
+
 static void
 finish(void)
 {
@@ -679,6 +686,9 @@ report(void)
 		       "\"cpu_us\":%.0f,\"cpu_us_per_msg\":%.3f", m, o.warmup, el,
 		       el > 0 ? (double)m / el : 0, cpu_us(&ru0, &ru1),
 		       m ? cpu_us(&ru0, &ru1) / (double)m : 0);
+		printf(",\"user_us_per_msg\":%.3f,\"sys_us_per_msg\":%.3f",
+		       m ? part_us(&ru0.ru_utime, &ru1.ru_utime) / (double)m : 0,
+		       m ? part_us(&ru0.ru_stime, &ru1.ru_stime) / (double)m : 0);
 		/* one thread: the process's switches are its own */
 		printf(",\"threads\":[{\"role\":\"main\",\"cpu_us_per_msg\":%.3f,"
 		       "\"vcsw_per_msg\":%.4f,\"nvcsw_per_msg\":%.4f}]",
