@@ -29,6 +29,8 @@
  * TLS when --tls is 1 (certificate checked against --ca, name from --host,
  * which is also the SNI and the Host header) or 2 (any certificate),
  * to --address (default 127.0.0.1: the name need not resolve),
+ * or 3 (TLS done here with OpenSSL over memory BIOs, lws moving the
+ * encrypted bytes: SNI and the certificate's name and chain checked),
  * upgrade, send one message and wait for its echo; prints one JSON line
  * saying how far it got ("stage") and what lws said.  --hold S: stay
  * connected S seconds after the echo (is the link closed by lws?).
@@ -41,6 +43,9 @@
  */
 #include "rt.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +100,12 @@ static char host_hdr[300];
 static const char *stage = "connect";
 static char lws_said[256];
 /* probe: what lws did with a RAW client */
-static int seen_connected, seen_writable_early, hold_ok = -1;
+static int seen_connected, seen_writable_early, proxy_answered, hold_ok = -1;
+/* --tls 3: TLS over the RAW link, done here */
+static SSL_CTX *sslctx;
+static SSL *ssl;
+static BIO *rbio, *wbio;
+static int tls_up;
 static double hold_until;
 static const char TEXT[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 
@@ -284,6 +294,55 @@ put_frame(unsigned char *d, int opcode, const unsigned char *p, size_t n)
 	return h + 4 + n;
 }
 
+/* Everything TLS has to send, to the socket. */
+static int
+flush_tls(struct lws *wsi)
+{
+	static unsigned char out[LWS_PRE + 16384];
+	int k;
+
+	while ((k = BIO_read(wbio, out + LWS_PRE, 16384)) > 0)
+		if (lws_write(wsi, out + LWS_PRE, (size_t)k, LWS_WRITE_RAW) < k)
+			return -1;
+	return 0;
+}
+
+/* Bytes to the peer (p has LWS_PRE bytes of room before it): through
+ * TLS when it is ours, else straight to lws. */
+static int
+wire_write(struct lws *wsi, unsigned char *p, size_t n)
+{
+	if (!ssl)
+		return lws_write(wsi, p, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
+	if (n && SSL_write(ssl, p, (int)n) != (int)n)
+		return -1;
+	return flush_tls(wsi);
+}
+
+/* --tls 3: the client side of TLS over memory BIOs, SNI and the name to
+ * check set from --host, the chain checked against --ca (or the system's
+ * CAs); the ClientHello goes out at once. */
+static int
+tls_start(conn *c)
+{
+	const char *name = o.host ? o.host : o.address;
+
+	ssl = SSL_new(sslctx);
+	rbio = BIO_new(BIO_s_mem());
+	wbio = BIO_new(BIO_s_mem());
+	if (!ssl || !rbio || !wbio)
+		return -1;
+	SSL_set_bio(ssl, rbio, wbio);
+	SSL_set_connect_state(ssl);
+	SSL_set_tlsext_host_name(ssl, name);
+	if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name))
+		SSL_set1_host(ssl, name);
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	stage = "tls-handshake";
+	SSL_do_handshake(ssl);
+	return flush_tls(c->wsi);
+}
+
 static int
 send_upgrade(conn *c, struct lws *wsi)
 {
@@ -302,7 +361,7 @@ send_upgrade(conn *c, struct lws *wsi)
 	c->req_sent = 1;
 	c->state = S_UPGRADING;
 	stage = "upgrade";
-	return lws_write(wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_RAW) < n ? -1 : 0;
+	return wire_write(wsi, (unsigned char *)p, (size_t)n);
 }
 
 /* The 101 answer: its length when whole and right, 0 when incomplete, -1
@@ -430,14 +489,13 @@ parse_frames(conn *c, const unsigned char *in, size_t len)
  * make a whole head or frame wait in c->rx; when nothing waits, frames are
  * parsed where lws read them. */
 static int
-on_rx(conn *c, const unsigned char *in, size_t len)
+on_plain(conn *c, const unsigned char *in, size_t len)
 {
 	const unsigned char *p = in;
 	size_t n = len;
 	int from_rx = c->rxlen != 0;
 	long used;
 
-	reads++;
 	if (from_rx) {
 		if (append(&c->rx, &c->rxlen, &c->rxcap, in, len))
 			return -1;
@@ -464,7 +522,10 @@ on_rx(conn *c, const unsigned char *in, size_t len)
 		if (!getenv("XRT_KEEP_PROXY_TIMEOUT"))
 			lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 		stage = "proxy";
-		c->may_upgrade = 1;
+		proxy_answered = 1;
+		if (o.tls == 3 && tls_start(c))
+			return -1;
+		c->may_upgrade = o.tls != 3;
 		want_write(c);
 		if (n) {
 			snprintf(lws_said, sizeof(lws_said), "bytes after the proxy's answer");
@@ -510,6 +571,49 @@ on_rx(conn *c, const unsigned char *in, size_t len)
 	return 0;
 }
 
+/* Received bytes: straight to on_plain(), or, once our TLS runs,
+ * through it. */
+static int
+on_rx(conn *c, const unsigned char *in, size_t len)
+{
+	static unsigned char plain[16384];
+	int k;
+
+	reads++;
+	if (!ssl)
+		return on_plain(c, in, len);
+	if (BIO_write(rbio, in, (int)len) != (int)len)
+		return -1;
+	if (!tls_up) {
+		k = SSL_do_handshake(ssl);
+		if (k != 1) {
+			int e = SSL_get_error(ssl, k);
+
+			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				long v = SSL_get_verify_result(ssl);
+
+				snprintf(lws_said, sizeof(lws_said), "TLS: %s%s%s",
+					 ERR_reason_error_string(ERR_peek_last_error()) ?
+					 ERR_reason_error_string(ERR_peek_last_error()) : "handshake failed",
+					 v != X509_V_OK ? ": " : "",
+					 v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
+				return -1;
+			}
+			return flush_tls(c->wsi);
+		}
+		tls_up = 1;
+		stage = "tls";
+		c->may_upgrade = 1;
+		want_write(c);
+		if (flush_tls(c->wsi))
+			return -1;
+	}
+	while ((k = SSL_read(ssl, plain, sizeof(plain))) > 0)
+		if (on_plain(c, plain, (size_t)k))
+			return -1;
+	return flush_tls(c->wsi);
+}
+
 /* Writable: the upgrade first; then a pong or close that is due, then
  * every pending frame, masked into one buffer and written at once
  * (raw_client.c's batching: up to 64 frames or about 4 KB). */
@@ -525,7 +629,8 @@ on_writable(conn *c, struct lws *wsi)
 		if (!c->may_upgrade) {
 			/* 4.1.6: a RAW client behind a proxy is told it may
 			 * write before the proxy answered the CONNECT */
-			seen_writable_early = 1;
+			if (o.proxy && !proxy_answered)
+				seen_writable_early = 1;
 			return 0;
 		}
 		return send_upgrade(c, wsi);
@@ -538,7 +643,7 @@ on_writable(conn *c, struct lws *wsi)
 	}
 	if (c->close_due) {
 		blen += put_frame(batch + LWS_PRE + blen, XRT_WS_CLOSE, NULL, 0);
-		lws_write(wsi, batch + LWS_PRE, blen, LWS_WRITE_RAW);
+		wire_write(wsi, batch + LWS_PRE, blen);
 		return -1;
 	}
 	for (k = 0; k < 64; k++) {
@@ -549,7 +654,7 @@ on_writable(conn *c, struct lws *wsi)
 		if (blen >= 4000)
 			break;
 	}
-	if (blen && lws_write(wsi, batch + LWS_PRE, blen, LWS_WRITE_RAW) < (int)blen)
+	if (blen && wire_write(wsi, batch + LWS_PRE, blen))
 		return -1;
 	if (c->joins_left || c->ping_due || c->to_send > 0)
 		lws_callback_on_writable(wsi);
@@ -564,10 +669,15 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_CONNECTED:
-		stage = o.tls ? "tls" : "tcp";
+		stage = "tcp";
 		seen_connected = 1;
-		c->may_upgrade = 1;
 		c->wsi = wsi;
+		if (o.tls == 3 && !o.proxy) {
+			if (tls_start(c))
+				return -1;
+			break;
+		}
+		c->may_upgrade = 1;
 		lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_RAW_RX:
@@ -736,7 +846,7 @@ main(int argc, char **argv)
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-		       (o.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+		       (o.tls == 1 || o.tls == 2 ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	/* XRT_LWS_TIMEOUT: lws's timeout_secs (the proxy answer's, among others) */
 	info.timeout_secs = getenv("XRT_LWS_TIMEOUT") ? (unsigned)atoi(getenv("XRT_LWS_TIMEOUT")) : 30;
@@ -746,10 +856,16 @@ main(int argc, char **argv)
 	ctx = lws_create_context(&info);
 	if (!ctx)
 		return 1;
-	info.options = o.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+	info.options = o.tls == 1 || o.tls == 2 ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+	if (o.tls == 3) {
+		sslctx = SSL_CTX_new(TLS_client_method());
+		if (!sslctx || (o.ca ? !SSL_CTX_load_verify_locations(sslctx, o.ca, NULL) :
+				      !SSL_CTX_set_default_verify_paths(sslctx)))
+			return 1;
+	}
 	info.protocols = protocols;
 	info.vhost_name = "rawmode";
-	if (o.ca)
+	if (o.ca && o.tls != 3)
 		info.client_ssl_ca_filepath = o.ca;
 	if (o.proxy) {
 		/* lws 4.1.6: the vhost's proxy, "host:port" */
@@ -791,6 +907,10 @@ main(int argc, char **argv)
 	lws_sul_cancel(&sul_hold);
 	lws_context_destroy(ctx);
 	free(cn.rx);
+	if (ssl)
+		SSL_free(ssl);	/* and its BIOs */
+	if (sslctx)
+		SSL_CTX_free(sslctx);
 	free(cn.frag);
 	return 0;
 }

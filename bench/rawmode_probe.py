@@ -245,12 +245,20 @@ def main():
             ("TLS, any certificate (ALLOW_SELFSIGNED|ALLOW_INSECURE|SKIP_HOSTNAME)", True, tls,
              ["--tls", 2, "--host", "rt.test"]),
             ("plain, through the CONNECT proxy", True, plain, ["--proxy", px]),
-            ("plain, proxy, held 4 s, lws timeout 2 s, its proxy timeout left set", False, plain,
+            ("plain, proxy, held 4 s, lws timeout 2 s, its proxy timeout left set", True, plain,
              ["--proxy", px, "--hold", 4], {"XRT_LWS_TIMEOUT": "2", "XRT_KEEP_PROXY_TIMEOUT": "1"}),
             ("plain, proxy, held 4 s, lws timeout 2 s, proxy timeout cleared", True, plain,
              ["--proxy", px, "--hold", 4], {"XRT_LWS_TIMEOUT": "2"}),
             ("TLS, CA given, name rt.test, through the CONNECT proxy", True, tls,
              ["--tls", 1, "--ca", ca, "--host", "rt.test", "--proxy", px]),
+            ("own TLS (OpenSSL, memory BIOs), CA given, name rt.test", True, tls,
+             ["--tls", 3, "--ca", ca, "--host", "rt.test"]),
+            ("own TLS, CA given, name other.test (not in the certificate)", False, tls,
+             ["--tls", 3, "--ca", ca, "--host", "other.test"]),
+            ("own TLS, no CA (system CAs only: certificate untrusted)", False, tls,
+             ["--tls", 3, "--host", "rt.test"]),
+            ("own TLS, CA given, name rt.test, through the CONNECT proxy", True, tls,
+             ["--tls", 3, "--ca", ca, "--host", "rt.test", "--proxy", px]),
         ]
         good = True
         for case in cases:
