@@ -14,8 +14,10 @@
 #                                             a RAW client (bench/rawmode_probe.py)
 #
 # compare pins the client to CPU 0 and the relay to CPU 1 as make bench
-# does (XRT_BENCH_PIN=0: not pinned) and prints each run's JSON line with
-# the 1-minute load average before it, then the medians.
+# does (XRT_BENCH_PIN=0: not pinned; XRT_BENCH_PIN=same: both on CPU 0, so
+# that the rate says what client and relay cost together, with no idle
+# waits) and prints each run's JSON line with the 1-minute load average
+# before it, then the medians.
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-cc}
@@ -35,8 +37,10 @@ build() {
     make --no-print-directory build/bench/raw_client build/bench/relay_server >/dev/null
 }
 
-pin() { # cpu -> taskset prefix
-  if [ "${XRT_BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null; then
+pin() { # cpu -> taskset prefix (XRT_BENCH_PIN=same: relay on the client's CPU 0 too)
+  if [ "${XRT_BENCH_PIN:-1}" = same ] && command -v taskset >/dev/null; then
+    echo "taskset -c 0"
+  elif [ "${XRT_BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null; then
     echo "taskset -c $1"
   fi
 }
