@@ -56,6 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_client.h"
+
 enum { M_THROUGHPUT, M_PROBE };
 enum { S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSED };
 
@@ -107,32 +109,6 @@ static SSL *ssl;
 static BIO *rbio, *wbio;
 static int tls_up;
 static double hold_until;
-static const char TEXT[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_us(const struct rusage *a, const struct rusage *b)
-{
-	return (double)(b->ru_utime.tv_sec - a->ru_utime.tv_sec) * 1e6 +
-	       (double)(b->ru_utime.tv_usec - a->ru_utime.tv_usec) +
-	       (double)(b->ru_stime.tv_sec - a->ru_stime.tv_sec) * 1e6 +
-	       (double)(b->ru_stime.tv_usec - a->ru_stime.tv_usec);
-}
-
-/* user or system CPU alone, µs */
-static double
-part_us(const struct timeval *a, const struct timeval *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) * 1e6 + (double)(b->tv_usec - a->tv_usec);
-}
 
 static void
 finish(void)
@@ -239,42 +215,23 @@ next_frame(conn *c, char *p, size_t room)
 {
 	if (c->joins_left) {
 		c->joins_left--;
-		return snprintf(p, room, "{\"action\":\"join\",\"options\":{\"channel\":\"%s\"},"
-				"\"payload\":{\"history\":false,\"presence\":false}}", c->chan);
+		return snprintf(p, room, BENCH_JOIN_FMT, c->chan);
 	}
 	if (c->ping_due) {
 		c->ping_due = 0;
-		return snprintf(p, room, "{\"action\":\"message\",\"options\":{\"channel\":\"%s\"},"
-				"\"payload\":{\"seq\":0,\"text\":\"%s\"}}", c->chan, TEXT);
+		return snprintf(p, room, BENCH_MESSAGE_FMT, c->chan, 0L);
 	}
 	if (c->to_send > 0) {
 		long seq = c->sent + 1;
 
 		c->to_send--;
 		c->sent++;
-		return snprintf(p, room, "{\"action\":\"message\",\"options\":{\"channel\":\"%s\"},"
-				"\"payload\":{\"seq\":%ld,\"text\":\"%s\"}}", c->chan, seq, TEXT);
+		return snprintf(p, room, BENCH_MESSAGE_FMT, c->chan, seq);
 	}
 	return 0;
 }
 
 /* ----------------------------------------------------------- the wire */
-
-/* masking keys from getrandom(), 1024 at a time (raw_client.c's) */
-static void
-mask_key(unsigned char key[4])
-{
-	static unsigned char pool[4096];
-	static size_t pos = sizeof(pool);
-
-	if (pos + 4 > sizeof(pool)) {
-		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
-			lws_get_random(ctx, pool, sizeof(pool));
-		pos = 0;
-	}
-	memcpy(key, pool + pos, 4);
-	pos += 4;
-}
 
 /* A masked client frame at d: the project's header with the mask bit set,
  * the key, the payload masked byte by byte as raw_client.c does.  Its
@@ -284,13 +241,12 @@ put_frame(unsigned char *d, int opcode, const unsigned char *p, size_t n)
 {
 	unsigned char key[4];
 	unsigned h = xrt_ws_header(d, opcode, n);
-	size_t i;
 
 	d[1] |= 0x80;
-	mask_key(key);
+	mask_key(ctx, key);
 	memcpy(d + h, key, 4);
-	for (i = 0; i < n; i++)
-		d[h + 4 + i] = p[i] ^ key[i & 3];
+	if (n)
+		mask_bytes(d + h + 4, p, n, key);
 	return h + 4 + n;
 }
 

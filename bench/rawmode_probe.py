@@ -75,18 +75,11 @@ def recv_exact(s, n, buf):
     return buf
 
 
-class EchoServer:
-    """A WebSocket server that echoes every text frame; TLS when given a
-    certificate.  Records the SNI name of each TLS client."""
+class Listener:
+    """A listening socket on 127.0.0.1 (a port the kernel picks) that serves
+    each connection on a thread of its own with self.serve(sock)."""
 
-    def __init__(self, cert=None, key=None):
-        self.sni = []
-        self.upgrades = 0
-        self.ctx = None
-        if cert:
-            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.ctx.load_cert_chain(cert, key)
-            self.ctx.sni_callback = lambda sock, name, ctx: self.sni.append(name)
+    def listen(self):
         self.lst = socket.socket()
         self.lst.bind(("127.0.0.1", 0))
         self.lst.listen(16)
@@ -100,6 +93,21 @@ class EchoServer:
             except OSError:
                 return
             threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+
+class EchoServer(Listener):
+    """A WebSocket server that echoes every text frame; TLS when given a
+    certificate.  Records the SNI name of each TLS client."""
+
+    def __init__(self, cert=None, key=None):
+        self.sni = []
+        self.upgrades = 0
+        self.ctx = None
+        if cert:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(cert, key)
+            self.ctx.sni_callback = lambda sock, name, ctx: self.sni.append(name)
+        self.listen()
 
     def serve(self, s):
         s.settimeout(10)
@@ -150,25 +158,13 @@ class EchoServer:
             s.close()
 
 
-class ConnectProxy:
+class ConnectProxy(Listener):
     """An HTTP CONNECT proxy: records each request head, answers 200 and
     relays both ways."""
 
     def __init__(self):
         self.heads = []
-        self.lst = socket.socket()
-        self.lst.bind(("127.0.0.1", 0))
-        self.lst.listen(16)
-        self.port = self.lst.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                s, _ = self.lst.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+        self.listen()
 
     def serve(self, s):
         s.settimeout(10)
