@@ -41,7 +41,15 @@
  * Built by bench/rawmode.sh (with src/wsframe.c, src/queue.c and, when
  * present, src/http.c).  Every run is bounded by --limit seconds.
  */
+/* the codecs' headers: one per unit once src/ is split, rt.h before */
+#if defined(__has_include) && __has_include("wsframe.h")
+#include "wsframe.h"
+#if __has_include("http.h")
+#include "http.h"
+#endif
+#else
 #include "rt.h"
+#endif
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
