@@ -6,8 +6,8 @@
  * libwebsockets 4.1.6 parses a client's received frames one byte at a time
  * (most of raw_client's instructions, and of the library's service thread:
  * bench/README.md, "Where the time goes").  This program opens the
- * connection with lws in RAW mode (method "RAW": lws connects, optionally
- * runs TLS, and then only moves bytes), writes the upgrade request itself,
+ * connection with lws in RAW mode (method "RAW": lws connects and then only
+ * moves bytes), writes the upgrade request itself,
  * checks the 101 answer with the project's HTTP status reader and
  * Sec-WebSocket-Accept digest, parses every frame of each read in one pass
  * (header in place, payload not copied when the frame is whole in the
@@ -17,7 +17,7 @@
  *
  *   rawmode_client throughput --port P [--n N] [--window W] [--warmup N]
  *                             [--limit S] [--rxbuf BYTES]
- *   rawmode_client probe --port P [--host NAME] [--tls 0|1|2] [--ca FILE]
+ *   rawmode_client probe --port P [--host NAME] [--tls 0|1|2|3] [--ca FILE]
  *                        [--proxy HOST:PORT] [--address IP] [--hold S]
  *
  * throughput: as raw_client throughput (one connection, one channel
@@ -25,14 +25,14 @@
  * --rxbuf: lws's per-thread read buffer (pt_serv_buf_size, default 4096):
  * the most one read hands over.
  *
- * probe: connect (through an HTTP CONNECT proxy when --proxy is given),
- * TLS when --tls is 1 (certificate checked against --ca, name from --host,
- * which is also the SNI and the Host header) or 2 (any certificate),
- * to --address (default 127.0.0.1: the name need not resolve),
- * or 3 (TLS done here with OpenSSL over memory BIOs, lws moving the
- * encrypted bytes: SNI and the certificate's name and chain checked),
- * upgrade, send one message and wait for its echo; prints one JSON line
- * saying how far it got ("stage") and what lws said.  --hold S: stay
+ * probe: connect to --address (default 127.0.0.1, so that the --host name
+ * need not resolve), through an HTTP CONNECT proxy when --proxy is given;
+ * TLS by lws when --tls is 1 (certificate checked against --ca, name from
+ * --host, which is also the SNI and the Host header) or 2 (any
+ * certificate), or TLS done here when --tls is 3 (OpenSSL over memory
+ * BIOs, lws moving the encrypted bytes; SNI, name and chain checked the
+ * same way); then upgrade, send one message and wait for its echo.  Prints
+ * one JSON line saying how far it got ("stage") and what lws said.  --hold S: stay
  * connected S seconds after the echo (is the link closed by lws?).
  * Environment: XRT_LWS_LOG (lws log bits), XRT_LWS_TIMEOUT (lws's
  * timeout_secs, 30), XRT_KEEP_PROXY_TIMEOUT=1 (leave the proxy-answer
