@@ -11,7 +11,7 @@
  * The Lua thread reaches it only through the functions marked "Lua thread",
  * which take the loop mutex, and through commands.
  */
-#include "rt.h"
+#include "client_impl.h"
 
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -28,8 +28,8 @@ to_us(double s)
 	return (int64_t)(s * 1e6);
 }
 
-static void
-set_state(xrt_client *c, int state)
+void
+xrt_client_set_state(xrt_client *c, int state)
 {
 	pthread_mutex_lock(&c->ep.loop->mu);
 	c->state = state;
@@ -37,8 +37,8 @@ set_state(xrt_client *c, int state)
 }
 
 /* The first reason given for an attempt's end is the one reported. */
-static void
-set_reason(xrt_client *c, const char *why)
+void
+xrt_client_set_reason(xrt_client *c, const char *why)
 {
 	size_t n = strlen(why);
 
@@ -153,8 +153,8 @@ join_find(xrt_client *c, int64_t tag)
 
 /* tag is joined at the head of the stream with frame (taken); not replayed
  * again on this link: it was just written, or the link is going away. */
-static int
-join_add(xrt_client *c, int64_t tag, xrt_buf *frame)
+int
+xrt_client_join_add(xrt_client *c, int64_t tag, xrt_buf *frame)
 {
 	int i = join_find(c, tag);
 
@@ -184,8 +184,8 @@ join_add(xrt_client *c, int64_t tag, xrt_buf *frame)
 
 /* tag is no longer joined at the head; returns its join frame (the
  * caller's reference), NULL when it was not joined. */
-static xrt_buf *
-join_remove(xrt_client *c, int64_t tag)
+xrt_buf *
+xrt_client_join_remove(xrt_client *c, int64_t tag)
 {
 	int i = join_find(c, tag);
 	xrt_buf *f;
@@ -213,8 +213,8 @@ push_frame(xrt_client *c, xrt_item *it)
 	return 0;
 }
 
-static xrt_item *
-pop_frame(xrt_client *c)
+xrt_item *
+xrt_client_pop_frame(xrt_client *c)
 {
 	xrt_item *it = xrt_fifo_pop(&c->out);
 
@@ -385,7 +385,7 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 		it = NULL;
 	} else if (c->state != XRT_CLOSED) {
 		take_data(c, tag, 0, 1, dropped);
-		xrt_buf_unref(join_remove(c, tag));
+		xrt_buf_unref(xrt_client_join_remove(c, tag));
 	}
 	pthread_mutex_unlock(&loop->mu);
 	xrt_item_free(it);
@@ -497,7 +497,7 @@ schedule_restart(xrt_client *c)
 {
 	c->restart = 0;
 	c->attempt = 0;
-	set_state(c, XRT_WAITING);
+	xrt_client_set_state(c, XRT_WAITING);
 	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_retry, restart_fire, 1);
 }
 
@@ -514,7 +514,7 @@ schedule_retry(xrt_client *c)
 		cap = c->reconnect_max_us;
 	delay = cap > 0 ? (int64_t)(xrt_random(c->ep.loop) % (uint64_t)(cap + 1)) : 0;
 	c->attempt++;
-	set_state(c, XRT_WAITING);
+	xrt_client_set_state(c, XRT_WAITING);
 	xrt_ep_event(&c->ep, XEV_RETRY, delay / 1000, c->attempt, NULL, NULL);
 	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_retry, retry_fire,
 			 delay > 0 ? delay : 1);
@@ -533,19 +533,19 @@ finish_stop(xrt_client *c)
 	if (!c->restart || c->stop_final)
 		c->flush_stop = 0;	/* else the restart connects to flush */
 	if (c->stop_final) {
-		set_state(c, XRT_CLOSED);
+		xrt_client_set_state(c, XRT_CLOSED);
 		xrt_ep_service_done(&c->ep);
 		return;
 	}
-	set_state(c, XRT_IDLE);
+	xrt_client_set_state(c, XRT_IDLE);
 	xrt_ep_event(&c->ep, XEV_STOPPED, 0, 0, NULL, NULL);
 	if (c->restart)
 		schedule_restart(c);
 }
 
 /* The current attempt or link is over, for whatever reason. */
-static void
-attempt_ended(xrt_client *c)
+void
+xrt_client_attempt_ended(xrt_client *c)
 {
 	int code, was_open = c->was_open, state, retry;
 
@@ -602,7 +602,7 @@ attempt_ended(xrt_client *c)
 	/* the state moves before the event goes out, so that the app never
 	 * reads a state older than the event it handles */
 	retry = policy_reconnects(c, code);
-	set_state(c, retry ? XRT_WAITING : XRT_DOWN);
+	xrt_client_set_state(c, retry ? XRT_WAITING : XRT_DOWN);
 	xrt_ep_event(&c->ep, XEV_CLOSED, code, was_open,
 		     xrt_buf_from(c->reason, strlen(c->reason)), NULL);
 	if (was_open && lws_now_usecs() - c->opened_at >= c->stable_after_us)
@@ -618,8 +618,8 @@ seconds(char *out, size_t len, int64_t us)
 	snprintf(out, len, "%g s", (double)us / 1e6);
 }
 
-static void
-deadline_fire(lws_sorted_usec_list_t *sul)
+void
+xrt_client_deadline_fire(lws_sorted_usec_list_t *sul)
 {
 	xrt_client *c = lws_container_of(sul, xrt_client, sul_deadline);
 	char m[600], s[32], who[300];
@@ -633,8 +633,8 @@ deadline_fire(lws_sorted_usec_list_t *sul)
 		seconds(s, sizeof(s), c->connect_timeout_us);
 		snprintf(m, sizeof(m), "connect timeout: %.200s did not resolve "
 			 "within %s", c->proxy_host ? c->proxy_host : c->host, s);
-		set_reason(c, m);
-		attempt_ended(c);
+		xrt_client_set_reason(c, m);
+		xrt_client_attempt_ended(c);
 		return;
 	}
 	if (c->race.active) {
@@ -645,16 +645,16 @@ deadline_fire(lws_sorted_usec_list_t *sul)
 			 "port %d within %s (%.150s)", c->proxy_host ? "the proxy " : "",
 			 c->proxy_host ? c->proxy_host : c->host,
 			 c->proxy_host ? c->proxy_port : c->port, s, who);
-		set_reason(c, m);
-		attempt_ended(c);
+		xrt_client_set_reason(c, m);
+		xrt_client_attempt_ended(c);
 		return;
 	}
 	seconds(s, sizeof(s), c->handshake_timeout_us);
 	if (c->proxy_asking) {
 		snprintf(m, sizeof(m), "handshake timeout: the proxy refused the "
 			 "tunnel and did not say why within %s", s);
-		set_reason(c, m);
-		attempt_ended(c);
+		xrt_client_set_reason(c, m);
+		xrt_client_attempt_ended(c);
 		return;
 	}
 	if (!c->wsi)
@@ -668,13 +668,13 @@ deadline_fire(lws_sorted_usec_list_t *sul)
 			snprintf(m, sizeof(m), "handshake timeout: the server did not "
 				 "complete %sthe WebSocket upgrade within %s",
 				 c->tls ? "TLS and " : "", s);
-		set_reason(c, m);
+		xrt_client_set_reason(c, m);
 	}
 	kill_wsi(c->wsi);
 }
 
-static void
-ping_fire(lws_sorted_usec_list_t *sul)
+void
+xrt_client_ping_fire(lws_sorted_usec_list_t *sul)
 {
 	xrt_client *c = lws_container_of(sul, xrt_client, sul_ping);
 	int64_t now = lws_now_usecs(), next;
@@ -691,7 +691,7 @@ ping_fire(lws_sorted_usec_list_t *sul)
 		next = c->ping_interval_us;
 	} else if (c->ping_sent && c->last_rx < c->ping_sent) {
 		if (now - c->ping_sent >= c->ping_timeout_us) {
-			set_reason(c, "no pong within ping_timeout");
+			xrt_client_set_reason(c, "no pong within ping_timeout");
 			c->our_code = 1006;
 			kill_wsi(c->wsi);
 			return;
@@ -706,7 +706,7 @@ ping_fire(lws_sorted_usec_list_t *sul)
 		c->ping_sent = 0;
 		next = c->last_rx + c->ping_interval_us - now;
 	}
-	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
+	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, xrt_client_ping_fire,
 			 next > 1000 ? next : 1000);
 }
 
@@ -730,7 +730,7 @@ xrt_client_dial(xrt_client *c, const char *addr)
 	vh = xrt_loop_client_vhost(c->ep.loop, c->tls, c->ca_file,
 				   c->proxy_host ? proxy : NULL, err, sizeof(err));
 	if (!vh) {
-		set_reason(c, err);
+		xrt_client_set_reason(c, err);
 		return NULL;
 	}
 	pthread_mutex_lock(&c->ep.loop->mu);
@@ -787,7 +787,7 @@ xrt_client_dial(xrt_client *c, const char *addr)
 	if (c->wsi && c->sync_failed) {
 		/* it won during the dial, and failed in it */
 		c->wsi = wsi;
-		attempt_ended(c);
+		xrt_client_attempt_ended(c);
 		return NULL;
 	}
 	return wsi;
@@ -804,7 +804,7 @@ xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr)
 	lws_sul_cancel(&c->sul_deadline);
 	if (c->handshake_timeout_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
-				 deadline_fire, c->handshake_timeout_us);
+				 xrt_client_deadline_fire, c->handshake_timeout_us);
 }
 
 void
@@ -818,8 +818,8 @@ xrt_client_race_lost(xrt_client *c, const char *why)
 	else
 		snprintf(m, sizeof(m), "cannot connect to %.100s port %d (%s)",
 			 c->host, c->port, why);
-	set_reason(c, m);
-	attempt_ended(c);
+	xrt_client_set_reason(c, m);
+	xrt_client_attempt_ended(c);
 }
 
 void
@@ -829,8 +829,8 @@ xrt_client_proxy_refused(xrt_client *c, int status, const char *why)
 		return;
 	c->proxy_asking = 0;
 	c->http_status = status;
-	set_reason(c, why);
-	attempt_ended(c);
+	xrt_client_set_reason(c, why);
+	xrt_client_attempt_ended(c);
 }
 
 static void
@@ -845,11 +845,11 @@ connect_now(xrt_client *c)
 	c->peer_code = c->our_code = c->http_status = 0;
 	c->was_open = 0;
 	c->no_drain = 0;
-	set_state(c, XRT_CONNECTING);
+	xrt_client_set_state(c, XRT_CONNECTING);
 	/* the connect timeout covers the name lookup and the TCP connects */
 	if (c->connect_timeout_us > 0)
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
-				 deadline_fire, c->connect_timeout_us);
+				 xrt_client_deadline_fire, c->connect_timeout_us);
 	if (c->resolve && !c->proxy_host) {
 		/* pinned, as curl's --resolve, and tried as an answer would be */
 		xrt_order_addresses(c->resolve, pinned, sizeof(pinned));
@@ -861,8 +861,8 @@ connect_now(xrt_client *c)
 			return;
 		}
 		if (!addrs) {
-			set_reason(c, err);
-			attempt_ended(c);
+			xrt_client_set_reason(c, err);
+			xrt_client_attempt_ended(c);
 			return;
 		}
 	}
@@ -885,8 +885,8 @@ xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 	}
 	snprintf(m, sizeof(m), "cannot resolve %s%.100s: %.80s",
 		 c->proxy_host ? "the proxy " : "", host, err);
-	set_reason(c, m);
-	attempt_ended(c);
+	xrt_client_set_reason(c, m);
+	xrt_client_attempt_ended(c);
 }
 
 /* Begin a voluntary close: drain what is queued, then close with code. */
@@ -898,12 +898,12 @@ begin_close(xrt_client *c, int code)
 		c->closing = 1;
 		lws_callback_on_writable(c->wsi);
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
-				 deadline_fire, c->drain_timeout_us > 0 ?
+				 xrt_client_deadline_fire, c->drain_timeout_us > 0 ?
 				 c->drain_timeout_us : 1);
 	} else if (c->wsi) {
 		kill_wsi(c->wsi);
 	} else if (c->resolving || c->race.active || c->proxy_asking) {
-		attempt_ended(c);
+		xrt_client_attempt_ended(c);
 	}
 }
 
@@ -974,7 +974,7 @@ xrt_client_command(xrt_client *c, int kind)
 			pthread_mutex_unlock(&c->ep.loop->mu);
 			finish_stop(c);
 		} else if (state == XRT_OPEN || state == XRT_CONNECTING) {
-			set_state(c, XRT_STOPPING);
+			xrt_client_set_state(c, XRT_STOPPING);
 			begin_close(c, 1000);
 		} else if (state == XRT_STOPPING) {
 			/* already on its way down */
@@ -1015,7 +1015,7 @@ xrt_client_command(xrt_client *c, int kind)
 
 	case XCMD_KILL:
 		if (c->wsi && state == XRT_OPEN) {
-			set_reason(c, "connection killed");
+			xrt_client_set_reason(c, "connection killed");
 			kill_wsi(c->wsi);
 		}
 		break;
@@ -1040,7 +1040,7 @@ on_established(xrt_client *c)
 		c->no_drain = 1;
 		lws_callback_on_writable(c->wsi);
 		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
-				 deadline_fire, c->drain_timeout_us > 0 ?
+				 xrt_client_deadline_fire, c->drain_timeout_us > 0 ?
 				 c->drain_timeout_us : 1);
 		return;
 	}
@@ -1055,7 +1055,7 @@ on_established(xrt_client *c)
 	if (work || c->flush_stop)
 		lws_callback_on_writable(c->wsi);
 	if (c->ping_interval_us > 0)
-		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, ping_fire,
+		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, xrt_client_ping_fire,
 				 c->ping_interval_us);
 }
 
@@ -1252,12 +1252,12 @@ on_writable(xrt_client *c, struct lws *wsi)
 
 		if (c->join_cursor < c->njoins) {
 			f = xrt_buf_ref(c->joins[c->join_cursor++].frame);
-		} else if ((it = pop_frame(c))) {
+		} else if ((it = xrt_client_pop_frame(c))) {
 			f = it->buf;
 			if (it->b == XRT_FRAME_JOIN)
-				join_add(c, it->a, xrt_buf_ref(f));
+				xrt_client_join_add(c, it->a, xrt_buf_ref(f));
 			else if (it->b == XRT_FRAME_LEAVE)
-				it->buf2 = join_remove(c, it->a);
+				it->buf2 = xrt_client_join_remove(c, it->a);
 		} else {
 			break;
 		}
@@ -1274,7 +1274,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 		if (c->flush_stop && !c->closing) {
 			/* connected only to send what was queued: done */
 			c->flush_stop = 0;
-			set_state(c, XRT_STOPPING);
+			xrt_client_set_state(c, XRT_STOPPING);
 			c->our_code = 1000;
 			c->closing = 1;
 		}
@@ -1310,9 +1310,9 @@ on_writable(xrt_client *c, struct lws *wsi)
 			if (!it)
 				continue;
 			if (it->b == XRT_FRAME_JOIN) {
-				xrt_buf_unref(join_remove(c, it->a));
+				xrt_buf_unref(xrt_client_join_remove(c, it->a));
 			} else if (it->b == XRT_FRAME_LEAVE && it->buf2) {
-				join_add(c, it->a, it->buf2);
+				xrt_client_join_add(c, it->a, it->buf2);
 				it->buf2 = NULL;
 			} else if (it->b == XRT_FRAME_DATA) {
 				c->ndata++;
@@ -1323,7 +1323,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 		for (k = 0; k < nb; k++)
 			if (!batch[k])
 				xrt_buf_unref(frames[k]);
-		set_reason(c, "write failed");
+		xrt_client_set_reason(c, "write failed");
 		return -1;
 	}
 	pthread_mutex_lock(&c->ep.loop->mu);
@@ -1384,7 +1384,7 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 			snprintf(m, sizeof(m), "upgrade refused: HTTP %d",
 				 c->http_status);
-			set_reason(c, m);
+			xrt_client_set_reason(c, m);
 		} else if (c->proxy_host && in && !strcmp(in, "proxy not h1")) {
 			/* lws read the proxy's answer and kept it: ask again,
 			 * and end the attempt when the answer comes */
@@ -1394,23 +1394,23 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				break;
 			c->wsi = wsi;
 			lws_set_opaque_user_data(wsi, c);
-			set_reason(c, "proxy refused the tunnel");
+			xrt_client_set_reason(c, "proxy refused the tunnel");
 		} else if (c->proxy_host && in && (!strcmp(in, "proxy conn dead") ||
 						   !strcmp(in, "proxy read err"))) {
-			set_reason(c, "the proxy closed the connection before "
+			xrt_client_set_reason(c, "the proxy closed the connection before "
 				   "answering the CONNECT");
 		} else if (in && !strncmp(in, "connect SSL err", 15)) {
 			/* lws's text here is OpenSSL's empty "error:00000001";
 			 * a certificate problem was named by the verify callback */
-			set_reason(c, "TLS handshake failed (does the server speak "
+			xrt_client_set_reason(c, "TLS handshake failed (does the server speak "
 				   "TLS on this port?)");
 		} else {
-			set_reason(c, in ? (const char *)in : "connection failed");
+			xrt_client_set_reason(c, in ? (const char *)in : "connection failed");
 		}
 		if (c->in_connect)
 			c->sync_failed = 1;
 		else
-			attempt_ended(c);
+			xrt_client_attempt_ended(c);
 		break;
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -1446,12 +1446,12 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				char m[160];
 
 				snprintf(m, sizeof(m), "closed by the server: %s", r);
-				set_reason(c, m);
+				xrt_client_set_reason(c, m);
 			}
 		} else {
 			c->peer_code = 1005;
 		}
-		set_reason(c, "closed by the server");
+		xrt_client_set_reason(c, "closed by the server");
 		break;
 
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
@@ -1464,7 +1464,7 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			if (err != X509_V_OK) {
 				snprintf(m, sizeof(m), "TLS certificate refused: %s",
 					 X509_verify_cert_error_string(err));
-				set_reason(c, m);
+				xrt_client_set_reason(c, m);
 			}
 		} else if (user && c->verify && strchr(c->host, ':') &&
 			   !X509_STORE_CTX_get_error_depth((X509_STORE_CTX *)user)) {
@@ -1474,20 +1474,20 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			if (!cert || X509_check_ip_asc(cert, c->host, 0) != 1) {
 				X509_STORE_CTX_set_error((X509_STORE_CTX *)user,
 							 X509_V_ERR_IP_ADDRESS_MISMATCH);
-				set_reason(c, "TLS certificate refused: IP address mismatch");
+				xrt_client_set_reason(c, "TLS certificate refused: IP address mismatch");
 				return 1;	/* lws fails the handshake */
 			}
 		}
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		attempt_ended(c);
+		xrt_client_attempt_ended(c);
 		break;
 
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* the last word on a connection whatever else was said */
 		if (c->wsi == wsi)
-			attempt_ended(c);
+			xrt_client_attempt_ended(c);
 		break;
 
 	default:
