@@ -34,8 +34,7 @@ typedef struct xrt_ep_ops {
 	/* The lws protocol of the kind's connections on the loop's own vhost,
 	 * or NULL when the kind makes its vhosts itself. */
 	const struct lws_protocols *protocol;
-	/* A command the Lua thread queued for ep (xrt_loop_cmd); the item is
-	 * the loop's, freed after the call. */
+	/* A command queued for ep (xrt_loop_cmd); the loop frees the item. */
 	void (*command)(xrt_endpoint *ep, xrt_item *cmd);
 	/* The Lua state closes: wind ep down (close, drain), then let go of it
 	 * with xrt_ep_service_done(). */
@@ -78,8 +77,7 @@ typedef struct xrt_signal {
 
 /* ------------------------------------------------------------ endpoints */
 
-/* The first member of every kind's struct.  Its fields are the loop's:
- * other units use the functions below. */
+/* The first member of every kind's struct; its fields are the loop's. */
 struct xrt_endpoint {
 	xrt_loop *loop;
 	const xrt_ep_ops *ops;
@@ -104,8 +102,7 @@ struct xrt_endpoint {
 	xrt_endpoint *next;	/* under mu: in loop->eps */
 };
 
-/* Registers ep (zeroed, the first member of its kind's struct) with the
- * loop; held by the Lua handle and the service thread until both let go. */
+/* Registers ep (zeroed); the Lua handle and the service thread hold it. */
 int xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, const xrt_ep_ops *ops,
 		size_t in_limit);
 xrt_loop *xrt_ep_loop(const xrt_endpoint *ep);
@@ -141,8 +138,7 @@ xrt_item *xrt_ep_next(xrt_endpoint *ep);
 int xrt_ep_wait(xrt_endpoint *ep, double timeout);
 int xrt_ep_fd(xrt_endpoint *ep);
 
-/* Service thread: visits every endpoint the service thread still holds
- * (one may let go inside fn). */
+/* Service thread: fn for every endpoint it holds (one may let go in fn). */
 void xrt_loop_each(xrt_loop *loop, void (*fn)(xrt_endpoint *ep, void *ud),
 		   void *ud);
 
@@ -183,8 +179,14 @@ void *xrt_loop_data(xrt_loop *loop, const void *key);
 int xrt_loop_set_data(xrt_loop *loop, const void *key, void *data,
 		      void (*release)(void *data));
 uint64_t xrt_random(xrt_loop *loop);	/* service thread */
-/* Every protocol of every vhost gets lws_cancel_service()'s callback; a
- * kind's callback may hand it here first (1: it was that). */
+/* A vhost for outgoing connections with TLS trust (ca_file, NULL: the
+ * system's) and an HTTP proxy ("[user:pass@]addr:port", numeric, or NULL):
+ * lws 4.1.6 keeps both per vhost.  Service thread; NULL and err on failure. */
+struct lws_vhost *xrt_loop_client_vhost(xrt_loop *loop, int tls,
+					const char *ca_file, const char *proxy,
+					char *err, size_t errlen);
+/* lws_cancel_service()'s callback reaches every protocol of every vhost;
+ * a kind's callback may hand it here first (1: it was that). */
 int xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason);
 
 /* Lua thread: xrt_ep_wait and xrt_ep_fd for every endpoint of the loop. */
