@@ -43,7 +43,7 @@ build = {
   modules = {
     ["xano.realtime.core"] = {
       sources = {
-        "src/client.c", "src/connect.c", "src/loop.c", "src/lua_client.c",
+        "src/client.c", "src/connect.c", "src/loop.c", "src/endpoint.c", "src/signal.c", "src/lua_client.c",
         "src/lua_core.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c", "src/kinds.c", "src/client_ops.c", "src/server_ops.c",
         "src/queue.c", "src/resolve.c", "src/server.c", "src/wsframe.c",
       },
