@@ -6,6 +6,7 @@
  * the socket listens, so callers can read the port back at once.
  */
 #include "lua_binding.h"
+#include "rt.h"
 
 #include <stdlib.h>
 #include <string.h>
