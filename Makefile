@@ -89,7 +89,7 @@ build_for = $(MAKE) --no-print-directory LUA=$(1) LUA_TAG=$(2) LUA_VERSION=$(3) 
 
 all: $(MOD)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/*.def)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $(SANFLAGS) -fPIC -fvisibility=hidden \
 	  $(LUA_CFLAGS) $(LWS_CFLAGS) -c $< -o $@
