@@ -7,7 +7,7 @@
  * the end is caught by ASan.  Every span the parser returns must lie
  * inside the head it was given.
  */
-#include "../src/rt.h"
+#include "../src/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>

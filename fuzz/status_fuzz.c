@@ -11,7 +11,7 @@
  * (-1), no longer one is; a status means the input starts with "HTTP/" and
  * holds an empty line; the reason is NUL-terminated, printable, and fits.
  */
-#include "../src/rt.h"
+#include "../src/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>

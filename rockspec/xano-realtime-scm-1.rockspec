@@ -43,10 +43,12 @@ build = {
   modules = {
     ["xano.realtime.core"] = {
       sources = {
-        "src/client.c", "src/client_link.c", "src/client_wire.c", "src/connect.c", "src/loop.c",
-        "src/lua_client.c",
-        "src/lua_core.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c",
-        "src/queue.c", "src/resolve.c", "src/server.c", "src/wsframe.c",
+        "src/client.c", "src/client_link.c", "src/client_ops.c", "src/client_wire.c",
+        "src/connect.c", "src/endpoint.c",
+        "src/kinds.c", "src/loop.c", "src/lua_client.c", "src/lua_core.c",
+        "src/lua_events.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c",
+        "src/proxy.c", "src/queue.c", "src/resolve.c", "src/server.c",
+        "src/server_ops.c", "src/signal.c", "src/wsframe.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "websockets", "ssl", "crypto", "pthread" },
@@ -57,6 +59,7 @@ build = {
     ["xano.realtime.advice"] = "lua/xano/realtime/advice.lua",
     ["xano.realtime.channel"] = "lua/xano/realtime/channel.lua",
     ["xano.realtime.compat"] = "lua/xano/realtime/compat.lua",
+    ["xano.realtime.events"] = "lua/xano/realtime/events.lua",
     ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",
     ["xano.realtime.history"] = "lua/xano/realtime/history.lua",
     ["xano.realtime.json"] = "lua/xano/realtime/json.lua",

@@ -63,7 +63,7 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 		return NULL;
 	}
 	c->proxy_port = o->proxy_port;
-	c->race.dialing = -1;
+	xrt_race_init(&c->race, xrt_loop_context(loop), &xrt_client_race_ops, c);
 	c->port = o->port;
 	c->tls = o->tls;
 	c->verify = o->verify;
@@ -79,7 +79,7 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->send_limit = o->send_limit;
 	c->max_frame = o->max_frame;
 	xrt_client_set_policy(c, xrt_reconnect_codes, xrt_nreconnect_codes);
-	if (xrt_ep_init(&c->ep, loop, XRT_CLIENT, o->in_limit) < 0) {
+	if (xrt_ep_init(&c->ep, loop, &xrt_client_ops, o->in_limit) < 0) {
 		xrt_client_destroy(c);
 		return NULL;
 	}

@@ -116,7 +116,7 @@ finish_stop(xrt_client *c)
 	lws_sul_cancel(&c->sul_retry);
 	lws_sul_cancel(&c->sul_deadline);
 	lws_sul_cancel(&c->sul_ping);
-	xrt_race_cancel(c);
+	xrt_race_cancel(&c->race);
 	c->proxy_asking = 0;
 	c->closing = 0;
 	if (!c->restart || c->stop_final)
@@ -148,7 +148,7 @@ xrt_client_attempt_ended(xrt_client *c)
 	if (c->wsi)
 		lws_set_opaque_user_data(c->wsi, NULL);
 	c->wsi = NULL;
-	xrt_race_cancel(c);
+	xrt_race_cancel(&c->race);
 	c->proxy_asking = 0;
 	c->resolving = 0;
 	c->was_open = 0;
@@ -228,8 +228,8 @@ xrt_client_deadline_fire(lws_sorted_usec_list_t *sul)
 	}
 	if (c->race.active) {
 		seconds(s, sizeof(s), c->connect_timeout_us);
-		xrt_race_cancel(c);
-		xrt_race_describe(c, who, sizeof(who));
+		xrt_race_cancel(&c->race);
+		xrt_race_describe(&c->race, who, sizeof(who));
 		snprintf(m, sizeof(m), "connect timeout: no connection to %s%.100s "
 			 "port %d within %s (%.150s)", c->proxy_host ? "the proxy " : "",
 			 c->proxy_host ? c->proxy_host : c->host,
@@ -455,7 +455,7 @@ connect_now(xrt_client *c)
 			return;
 		}
 	}
-	xrt_race_start(c, addrs);
+	xrt_race_start(&c->race, addrs);
 }
 
 void
@@ -469,7 +469,7 @@ xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 		return;
 	c->resolving = 0;
 	if (addrs) {
-		xrt_race_start(c, addrs);
+		xrt_race_start(&c->race, addrs);
 		return;
 	}
 	snprintf(m, sizeof(m), "cannot resolve %s%.100s: %.80s",

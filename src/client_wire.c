@@ -360,7 +360,7 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	/* the connections of an attempt's race belong to connect.c until
 	 * one wins; callbacks of an earlier attempt's connection are stale */
 	if (wsi != c->wsi) {
-		xrt_race_callback(c, wsi, reason, in, len);
+		xrt_race_callback(&c->race, wsi, reason, in, len);
 		return 0;
 	}
 
@@ -380,7 +380,11 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			 * and end the attempt when the answer comes */
 			lws_set_opaque_user_data(wsi, NULL);
 			c->wsi = NULL;
-			if (!c->in_connect && !xrt_proxy_ask(c))
+			if (!c->in_connect &&
+			    (c->proxy_asking = xrt_proxy_ask(c->ep.loop, c->host,
+							     c->port, c->proxy_addr,
+							     c->proxy_port,
+							     c->proxy_auth)))
 				break;
 			c->wsi = wsi;
 			lws_set_opaque_user_data(wsi, c);

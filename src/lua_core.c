@@ -8,6 +8,7 @@
  * when the last client or server of the state is closed or collected.
  */
 #include "lua_binding.h"
+#include "client.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -173,30 +174,6 @@ xrt_opt_bool(lua_State *L, int t, const char *k, int def)
 	v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	return v;
-}
-
-static const char *const event_names[] = {
-	NULL, "connected", "closed", "retry", "stopped", "frame", "error",
-	"listening", "upgrade", "request", "gone", "local"
-};
-
-/* Pushes kind, a, b, buf, buf2 of an event; returns 5. */
-int
-xrt_lua_push_event(lua_State *L, xrt_item *it)
-{
-	lua_pushstring(L, event_names[it->kind]);
-	lua_pushinteger(L, (lua_Integer)it->a);
-	lua_pushinteger(L, (lua_Integer)it->b);
-	if (it->buf)
-		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf), it->buf->len);
-	else
-		lua_pushnil(L);
-	if (it->buf2)
-		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf2),
-				it->buf2->len);
-	else
-		lua_pushnil(L);
-	return 5;
 }
 
 /* wait(fd, [timeout]): true when ready, false on timeout, nil and
@@ -403,6 +380,7 @@ luaopen_xano_realtime_core(lua_State *L)
 	xrt_open_server(L);
 	xrt_open_json(L);
 	xrt_open_members(L);
+	xrt_open_events(L);
 	lua_pushliteral(L, "0.1.0");
 	lua_setfield(L, -2, "_VERSION");
 	lua_pushstring(L, lws_get_library_version());

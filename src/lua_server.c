@@ -6,6 +6,7 @@
  * the socket listens, so callers can read the port back at once.
  */
 #include "lua_binding.h"
+#include "rt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -352,7 +353,7 @@ server_next(lua_State *L)
 
 	if (!it)
 		return 0;
-	return xrt_lua_push_event(L, it);
+	return xrt_lua_push_event(L, XRT_SIDE_SERVER, it);
 }
 
 static int

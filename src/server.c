@@ -156,7 +156,7 @@ xrt_server_new(xrt_loop *loop, const xrt_server_opts *o)
 	s->max_body = o->max_body;
 	s->ping_interval_us = (int64_t)(o->ping_interval * 1e6);
 	s->next_id = 1;
-	if (xrt_ep_init(&s->ep, loop, XRT_SERVER, o->in_limit) < 0) {
+	if (xrt_ep_init(&s->ep, loop, &xrt_server_ops, o->in_limit) < 0) {
 		xrt_server_destroy(s);
 		return NULL;
 	}
