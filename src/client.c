@@ -7,14 +7,15 @@
  * pings that find a dead link, and the outgoing stream: one FIFO of joins,
  * leaves and actions in the order the app asked for them, kept across
  * outages, with the joins of the channels joined at its head replayed
- * first after every (re)connect (see xrt_join in rt.h).
+ * first after every (re)connect (see xrt_join in client.h).
  * The Lua thread reaches it only through the functions marked "Lua thread",
  * which take the loop mutex, and through commands.
  * Its parts: this file (lifetime, the stream, the Lua-thread API),
  * client_link.c (attempts, timers, commands) and client_wire.c (the lws
  * callback: receive and the writer).
  */
-#include "client_impl.h"
+#include "client_internal.h"
+#include "wsframe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,7 +258,7 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 		return XSEND_FULL;
 	it->a = tag;
 	it->b = XRT_FRAME_DATA;
-	pthread_mutex_lock(&loop->mu);
+	xrt_loop_lock(loop);
 	if (c->state == XRT_CLOSED) {
 		r = XSEND_CLOSED;
 	} else if (c->state == XRT_OPEN) {
@@ -288,7 +289,7 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 	} else {
 		r = XSEND_NOTCONN;
 	}
-	pthread_mutex_unlock(&loop->mu);
+	xrt_loop_unlock(loop);
 	xrt_item_free(it);
 	if (wake)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
@@ -300,12 +301,12 @@ xrt_client_send(xrt_client *c, xrt_buf *frame, int64_t tag, int queue,
 void
 xrt_client_start(xrt_client *c)
 {
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	if (c->state == XRT_IDLE || c->state == XRT_DOWN) {
 		c->state = XRT_CONNECTING;
 		c->start_pending = 1;
 	}
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 	xrt_loop_cmd(c->ep.loop, XCMD_START, c, 0, 0, NULL, NULL);
 }
 
@@ -321,12 +322,12 @@ xrt_client_open_channel(xrt_client *c, int64_t tag, xrt_buf *join)
 		return;
 	it->a = tag;
 	it->b = XRT_FRAME_JOIN;
-	pthread_mutex_lock(&loop->mu);
+	xrt_loop_lock(loop);
 	if (c->state != XRT_CLOSED) {
 		wake = push_frame(c, it);
 		it = NULL;
 	}
-	pthread_mutex_unlock(&loop->mu);
+	xrt_loop_unlock(loop);
 	xrt_item_free(it);
 	if (wake)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
@@ -349,7 +350,7 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 		return;
 	it->a = tag;
 	it->b = XRT_FRAME_LEAVE;
-	pthread_mutex_lock(&loop->mu);
+	xrt_loop_lock(loop);
 	if (c->state == XRT_OPEN) {
 		wake = push_frame(c, it);
 		it = NULL;
@@ -357,7 +358,7 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 		take_data(c, tag, 0, 1, dropped);
 		xrt_buf_unref(xrt_client_join_remove(c, tag));
 	}
-	pthread_mutex_unlock(&loop->mu);
+	xrt_loop_unlock(loop);
 	xrt_item_free(it);
 	if (wake)
 		xrt_loop_cmd(loop, XCMD_WRITE, c, 0, 0, NULL, NULL);
@@ -367,9 +368,9 @@ xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 void
 xrt_client_take(xrt_client *c, xrt_fifo *out)
 {
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	take_data(c, 0, 1, 0, out);
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 }
 
 void
@@ -377,10 +378,10 @@ xrt_client_set_token(xrt_client *c, const char *token)
 {
 	char *t = token ? strdup(token) : NULL;
 
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	free(c->token);
 	c->token = t;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 }
 
 void
@@ -391,12 +392,12 @@ xrt_client_set_policy(xrt_client *c, const int *codes, int n)
 	if (n > (int)(sizeof(c->policy) / sizeof(c->policy[0])))
 		n = (int)(sizeof(c->policy) / sizeof(c->policy[0]));
 	if (c->ep.loop)
-		pthread_mutex_lock(&c->ep.loop->mu);
+		xrt_loop_lock(c->ep.loop);
 	for (i = 0; i < n; i++)
 		c->policy[i] = (int16_t)codes[i];
 	c->npolicy = n;
 	if (c->ep.loop)
-		pthread_mutex_unlock(&c->ep.loop->mu);
+		xrt_loop_unlock(c->ep.loop);
 }
 
 int
@@ -404,9 +405,9 @@ xrt_client_state(xrt_client *c)
 {
 	int s;
 
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	s = c->state;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 	return s;
 }
 
@@ -414,9 +415,9 @@ void
 xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued, char *reason,
 		 size_t reasonlen)
 {
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	*s = c->stats;
 	*queued = c->ndata;
 	snprintf(reason, reasonlen, "%s", c->last_close_reason);
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 }

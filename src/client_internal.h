@@ -1,6 +1,9 @@
 /*
- * client_internal.h - struct xrt_client, shared by the client unit's own
- * files (client*.c, connect.c); every other unit goes through client.h.
+ * client_internal.h - struct xrt_client and what the client unit's files
+ * share: client.c (lifetime, the outgoing stream, the Lua-thread API),
+ * client_link.c (attempts, timers and commands on the service thread),
+ * client_wire.c (the libwebsockets callback: receive and the writer) and
+ * client_ops.c.  Every other unit goes through client.h.
  */
 #ifndef XRT_CLIENT_INTERNAL_H
 #define XRT_CLIENT_INTERNAL_H
@@ -60,5 +63,17 @@ struct lws *xrt_client_dial(xrt_client *c, const char *addr);
 void xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr);
 void xrt_client_race_lost(xrt_client *c, const char *reason);
 extern const xrt_race_ops xrt_client_race_ops;
+
+/* The outgoing stream (client.c), under mu. */
+int xrt_client_join_add(xrt_client *c, int64_t tag, xrt_buf *frame);
+xrt_buf *xrt_client_join_remove(xrt_client *c, int64_t tag);
+xrt_item *xrt_client_pop_frame(xrt_client *c);
+
+/* The link's life (client_link.c), service thread. */
+void xrt_client_set_state(xrt_client *c, int state);	/* takes mu */
+void xrt_client_set_reason(xrt_client *c, const char *why);
+void xrt_client_attempt_ended(xrt_client *c);
+void xrt_client_deadline_fire(lws_sorted_usec_list_t *sul);
+void xrt_client_ping_fire(lws_sorted_usec_list_t *sul);
 
 #endif

@@ -4,7 +4,8 @@
  * the reconnect policy, backoff, the deadline and ping timers, and the
  * commands the Lua thread sends (start, stop, reconnect, write...).
  */
-#include "client_impl.h"
+#include "client_internal.h"
+#include "resolve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,9 @@ static void connect_now(xrt_client *c);
 void
 xrt_client_set_state(xrt_client *c, int state)
 {
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	c->state = state;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 }
 
 /* The first reason given for an attempt's end is the one reported. */
@@ -47,11 +48,11 @@ policy_reconnects(xrt_client *c, int code)
 {
 	int i, r = 0;
 
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	for (i = 0; i < c->npolicy; i++)
 		if (c->policy[i] == code)
 			r = 1;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 	return r;
 }
 
@@ -61,9 +62,9 @@ retry_fire(lws_sorted_usec_list_t *sul)
 	xrt_client *c = lws_container_of(sul, xrt_client, sul_retry);
 
 	if (c->state == XRT_WAITING) {
-		pthread_mutex_lock(&c->ep.loop->mu);
+		xrt_loop_lock(c->ep.loop);
 		c->stats.reconnects++;
-		pthread_mutex_unlock(&c->ep.loop->mu);
+		xrt_loop_unlock(c->ep.loop);
 		connect_now(c);
 	}
 }
@@ -87,7 +88,7 @@ schedule_restart(xrt_client *c)
 	c->restart = 0;
 	c->attempt = 0;
 	xrt_client_set_state(c, XRT_WAITING);
-	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_retry, restart_fire, 1);
+	lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_retry, restart_fire, 1);
 }
 
 /* Full jitter: a uniform delay in [0, min(max, initial * 2^attempt)]. */
@@ -105,7 +106,7 @@ schedule_retry(xrt_client *c)
 	c->attempt++;
 	xrt_client_set_state(c, XRT_WAITING);
 	xrt_ep_event(&c->ep, XEV_RETRY, delay / 1000, c->attempt, NULL, NULL);
-	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_retry, retry_fire,
+	lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_retry, retry_fire,
 			 delay > 0 ? delay : 1);
 }
 
@@ -159,12 +160,12 @@ xrt_client_attempt_ended(xrt_client *c)
 	xrt_buf_unref(c->rx);
 	c->rx = NULL;
 
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	c->stats.last_close_code = code;
 	memcpy(c->last_close_reason, c->reason, sizeof(c->last_close_reason));
 	state = c->state;
 	c->join_cursor = 0;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 
 	if (c->restart && c->flush_stop) {
 		/* the link closed for a reconnect; what it left queued goes
@@ -271,9 +272,9 @@ xrt_client_ping_fire(lws_sorted_usec_list_t *sul)
 
 	if (!c->wsi || c->state != XRT_OPEN || c->ping_interval_us <= 0)
 		return;
-	pthread_mutex_lock(&c->ep.loop->mu);
-	paused = c->ep.paused;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
+	paused = xrt_ep_paused(&c->ep);
+	xrt_loop_unlock(c->ep.loop);
 	if (paused) {
 		/* the app is behind, not the link: do not judge it now */
 		c->ping_sent = 0;
@@ -295,7 +296,7 @@ xrt_client_ping_fire(lws_sorted_usec_list_t *sul)
 		c->ping_sent = 0;
 		next = c->last_rx + c->ping_interval_us - now;
 	}
-	lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, xrt_client_ping_fire,
+	lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_ping, xrt_client_ping_fire,
 			 next > 1000 ? next : 1000);
 }
 
@@ -322,10 +323,10 @@ xrt_client_dial(xrt_client *c, const char *addr)
 		xrt_client_set_reason(c, err);
 		return NULL;
 	}
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	if (c->token)
 		token = strdup(c->token);
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 
 	if ((c->tls && c->port == 443) || (!c->tls && c->port == 80))
 		snprintf(hosthdr, sizeof(hosthdr), "%s%s%s",
@@ -342,7 +343,7 @@ xrt_client_dial(xrt_client *c, const char *addr)
 		 c->proxy_host && strchr(c->host, ':') ? "]" : "");
 
 	memset(&i, 0, sizeof(i));
-	i.context = c->ep.loop->ctx;
+	i.context = xrt_loop_context(c->ep.loop);
 	i.vhost = vh;
 	/* numeric, or the proxy's vhost connects to its numeric address:
 	 * lws would otherwise resolve a name on this thread */
@@ -392,7 +393,7 @@ xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr)
 	 * the upgrade */
 	lws_sul_cancel(&c->sul_deadline);
 	if (c->handshake_timeout_us > 0)
-		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_deadline,
 				 xrt_client_deadline_fire, c->handshake_timeout_us);
 }
 
@@ -437,7 +438,7 @@ connect_now(xrt_client *c)
 	xrt_client_set_state(c, XRT_CONNECTING);
 	/* the connect timeout covers the name lookup and the TCP connects */
 	if (c->connect_timeout_us > 0)
-		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_deadline,
 				 xrt_client_deadline_fire, c->connect_timeout_us);
 	if (c->resolve && !c->proxy_host) {
 		/* pinned, as curl's --resolve, and tried as an answer would be */
@@ -486,7 +487,7 @@ begin_close(xrt_client *c, int code)
 	if (c->was_open && c->wsi) {
 		c->closing = 1;
 		lws_callback_on_writable(c->wsi);
-		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_deadline,
 				 xrt_client_deadline_fire, c->drain_timeout_us > 0 ?
 				 c->drain_timeout_us : 1);
 	} else if (c->wsi) {
@@ -503,13 +504,13 @@ xrt_client_command(xrt_client *c, int kind)
 
 	/* the Lua thread moves idle or down to connecting (start()); every
 	 * other change is this thread's */
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	state = c->state;
 	pending = c->start_pending;
 	queued = c->ndata > 0;
 	if (kind == XCMD_START)
 		c->start_pending = 0;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 
 	switch (kind) {
 	case XCMD_START:
@@ -558,9 +559,9 @@ xrt_client_command(xrt_client *c, int kind)
 			c->no_drain = 0;	/* the app's close drains, as ever */
 		if (state == XRT_CONNECTING && pending) {
 			/* a shutdown before the start ran: nothing to close */
-			pthread_mutex_lock(&c->ep.loop->mu);
+			xrt_loop_lock(c->ep.loop);
 			c->start_pending = 0;
-			pthread_mutex_unlock(&c->ep.loop->mu);
+			xrt_loop_unlock(c->ep.loop);
 			finish_stop(c);
 		} else if (state == XRT_OPEN || state == XRT_CONNECTING) {
 			xrt_client_set_state(c, XRT_STOPPING);
@@ -591,9 +592,9 @@ xrt_client_command(xrt_client *c, int kind)
 		if (c->wsi && state == XRT_OPEN) {
 			lws_callback_on_writable(c->wsi);
 		} else {
-			pthread_mutex_lock(&c->ep.loop->mu);
+			xrt_loop_lock(c->ep.loop);
 			c->write_queued = 0;
-			pthread_mutex_unlock(&c->ep.loop->mu);
+			xrt_loop_unlock(c->ep.loop);
 		}
 		break;
 

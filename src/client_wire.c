@@ -4,7 +4,9 @@
  * Lua as events), and the writer, which sends the stream in batches of
  * masked frames in one write.
  */
-#include "client_impl.h"
+#include "client_internal.h"
+#include "proxy.h"
+#include "wsframe.h"
 
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -29,23 +31,23 @@ on_established(xrt_client *c)
 		c->closing = 1;
 		c->no_drain = 1;
 		lws_callback_on_writable(c->wsi);
-		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_deadline,
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_deadline,
 				 xrt_client_deadline_fire, c->drain_timeout_us > 0 ?
 				 c->drain_timeout_us : 1);
 		return;
 	}
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	c->state = XRT_OPEN;
 	c->join_cursor = 0;
 	c->stats.connects++;
 	work = c->njoins || c->out.count;
 	c->write_queued = work;	/* the writer is busy exactly when there is work */
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 	xrt_ep_event(&c->ep, XEV_CONNECTED, 0, 0, NULL, NULL);
 	if (work || c->flush_stop)
 		lws_callback_on_writable(c->wsi);
 	if (c->ping_interval_us > 0)
-		lws_sul_schedule(c->ep.loop->ctx, 0, &c->sul_ping, xrt_client_ping_fire,
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &c->sul_ping, xrt_client_ping_fire,
 				 c->ping_interval_us);
 }
 
@@ -114,20 +116,17 @@ on_receive(xrt_client *c, struct lws *wsi, const void *in, size_t len)
 	xrt_buf_unref(c->rx);
 	c->rx = NULL;
 
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	c->stats.frames_in++;
 	c->stats.bytes_in += c->rx_total;
-	if (!c->ep.paused && xrt_ep_backlog(&c->ep) > c->ep.in_limit) {
-		c->ep.paused = 1;
-		pause = 1;
-	}
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	pause = xrt_ep_pause_check(&c->ep);
+	xrt_loop_unlock(c->ep.loop);
 	xrt_ep_staged_check(&c->ep);
 	if (pause) {
 		lws_rx_flow_control(wsi, 0);
 		snprintf(msg, sizeof(msg), "more than %zu bytes of events wait "
 			 "for the app: reading paused until it polls",
-			 c->ep.in_limit);
+			 xrt_ep_in_limit(&c->ep));
 		rx_error(c, XERR_PAUSED, msg);
 	}
 }
@@ -222,9 +221,9 @@ on_writable(xrt_client *c, struct lws *wsi)
 		c->ping_pending = 0;
 		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
 			return -1;
-		pthread_mutex_lock(&c->ep.loop->mu);
+		xrt_loop_lock(c->ep.loop);
 		c->stats.pings++;
-		pthread_mutex_unlock(&c->ep.loop->mu);
+		xrt_loop_unlock(c->ep.loop);
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
@@ -234,7 +233,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 	 * head as they go (undone below if the write fails).  write_queued
 	 * stays set while this writer has work, so that send() wakes the
 	 * service thread only when the writer is idle. */
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	while (!c->no_drain && nb < XRT_BATCH_FRAMES &&
 	       (!nb || bytes < XRT_BATCH_BYTES)) {
 		xrt_item *it = NULL;
@@ -258,7 +257,7 @@ on_writable(xrt_client *c, struct lws *wsi)
 	more = !c->no_drain && (c->join_cursor < c->njoins || c->out.count);
 	if (!more)
 		c->write_queued = 0;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 
 	if (!nb) {
 		if (c->flush_stop && !c->closing) {
@@ -288,12 +287,12 @@ on_writable(xrt_client *c, struct lws *wsi)
 	 * write is still whole. */
 	c->tx->len = 0;
 	for (k = 0; k < nb && !bad; k++)
-		bad = append_frame(c->ep.loop->ctx, &c->tx, xrt_buf_data(frames[k]),
+		bad = append_frame(xrt_loop_context(c->ep.loop), &c->tx, xrt_buf_data(frames[k]),
 				   frames[k]->len) < 0;
 	n = bad ? -1 : lws_write(wsi, xrt_buf_data(c->tx), c->tx->len, LWS_WRITE_HTTP);
 	if (n < 0) {
 		/* not sent: keep the queued ones for the next connection */
-		pthread_mutex_lock(&c->ep.loop->mu);
+		xrt_loop_lock(c->ep.loop);
 		for (k = nb - 1; k >= 0; k--) {
 			xrt_item *it = batch[k];
 
@@ -309,17 +308,17 @@ on_writable(xrt_client *c, struct lws *wsi)
 			}
 			xrt_fifo_push_front(&c->out, it);
 		}
-		pthread_mutex_unlock(&c->ep.loop->mu);
+		xrt_loop_unlock(c->ep.loop);
 		for (k = 0; k < nb; k++)
 			if (!batch[k])
 				xrt_buf_unref(frames[k]);
 		xrt_client_set_reason(c, "write failed");
 		return -1;
 	}
-	pthread_mutex_lock(&c->ep.loop->mu);
+	xrt_loop_lock(c->ep.loop);
 	c->stats.frames_out += (uint64_t)nb;
 	c->stats.bytes_out += bytes;
-	pthread_mutex_unlock(&c->ep.loop->mu);
+	xrt_loop_unlock(c->ep.loop);
 	for (k = 0; k < nb; k++) {
 		if (batch[k])
 			xrt_item_free(batch[k]);
@@ -417,11 +416,11 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
 		c->last_rx = lws_now_usecs();
-		pthread_mutex_lock(&c->ep.loop->mu);
+		xrt_loop_lock(c->ep.loop);
 		c->stats.pongs++;
 		if (c->ping_sent)
 			c->stats.rtt = (double)(c->last_rx - c->ping_sent) / 1e6;
-		pthread_mutex_unlock(&c->ep.loop->mu);
+		xrt_loop_unlock(c->ep.loop);
 		break;
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
