@@ -2,8 +2,8 @@
  * client_internal.h - struct xrt_client and what the client unit's files
  * share: client.c (lifetime, the outgoing stream, the Lua-thread API),
  * client_link.c (attempts, timers and commands on the service thread),
- * client_wire.c (the libwebsockets callback: receive and the writer) and
- * client_ops.c.  Every other unit goes through client.h.
+ * client_wire.c (the libwebsockets callback: receive and the writer).
+ * Every other unit goes through client.h.
  */
 #ifndef XRT_CLIENT_INTERNAL_H
 #define XRT_CLIENT_INTERNAL_H
@@ -56,13 +56,16 @@ struct xrt_client {
 	uint64_t proxy_asking;	/* id of the question to the proxy, 0: none */
 };
 
-/* What the address race asks of the client (client_ops.c hands them over
- * as xrt_client_race_ops): a connection to addr through lws, the winner,
- * the end of a race that nothing won. */
-struct lws *xrt_client_dial(xrt_client *c, const char *addr);
-void xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr);
-void xrt_client_race_lost(xrt_client *c, const char *reason);
+/* client_link.c: what the address race calls (dial, won, lost), handed to
+ * xrt_race_init by xrt_client_new. */
 extern const xrt_race_ops xrt_client_race_ops;
+
+/* client.c: both threads let go of the client. */
+void xrt_client_destroy(xrt_client *c);
+
+/* client_wire.c: the lws callback of the client's protocol. */
+int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			void *user, void *in, size_t len);
 
 /* The outgoing stream (client.c), under mu. */
 int xrt_client_join_add(xrt_client *c, int64_t tag, xrt_buf *frame);

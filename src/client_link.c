@@ -2,7 +2,8 @@
  * client_link.c - the life of a client's link on the service thread:
  * attempts (name lookup, the address race, the handshake), their end and
  * the reconnect policy, backoff, the deadline and ping timers, and the
- * commands the Lua thread sends (start, stop, reconnect, write...).
+ * commands the Lua thread sends (start, stop, reconnect, write...); the
+ * client's ops table (xrt_ep_ops) and what its address race calls.
  */
 #include "client_internal.h"
 #include "resolve.h"
@@ -302,7 +303,7 @@ xrt_client_ping_fire(lws_sorted_usec_list_t *sul)
 
 /* connect.c: a connection through lws to one numeric address (of the
  * host, or of the proxy, which then gets a CONNECT for the host). */
-struct lws *
+static struct lws *
 xrt_client_dial(xrt_client *c, const char *addr)
 {
 	struct lws_client_connect_info i;
@@ -383,7 +384,7 @@ xrt_client_dial(xrt_client *c, const char *addr)
 	return wsi;
 }
 
-void
+static void
 xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr)
 {
 	c->wsi = wsi;
@@ -397,7 +398,7 @@ xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr)
 				 xrt_client_deadline_fire, c->handshake_timeout_us);
 }
 
-void
+static void
 xrt_client_race_lost(xrt_client *c, const char *why)
 {
 	char m[320];
@@ -412,7 +413,7 @@ xrt_client_race_lost(xrt_client *c, const char *why)
 	xrt_client_attempt_ended(c);
 }
 
-void
+static void
 xrt_client_proxy_refused(xrt_client *c, int status, const char *why)
 {
 	if (!c->proxy_asking)
@@ -459,7 +460,7 @@ connect_now(xrt_client *c)
 	xrt_race_start(&c->race, addrs);
 }
 
-void
+static void
 xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 		    const char *err)
 {
@@ -497,7 +498,7 @@ begin_close(xrt_client *c, int code)
 	}
 }
 
-void
+static void
 xrt_client_command(xrt_client *c, int kind)
 {
 	int state, pending, queued, drain_here;
@@ -611,3 +612,85 @@ xrt_client_command(xrt_client *c, int kind)
 		break;
 	}
 }
+
+/* ------------------------------------------- what the loop and the race call */
+
+static const struct lws_protocols client_protocol = {
+	"xano-realtime", xrt_client_callback, 0, 0, 0, NULL, 0
+};
+
+static void
+client_command(xrt_endpoint *ep, xrt_item *cmd)
+{
+	xrt_client_command((xrt_client *)ep, cmd->kind);
+}
+
+static void
+client_shutdown(xrt_endpoint *ep)
+{
+	xrt_client_command((xrt_client *)ep, XCMD_RELEASE);
+}
+
+/* A client without a link may be about to connect to send what its close
+ * left queued. */
+static int
+client_busy(const xrt_endpoint *ep)
+{
+	const xrt_client *c = (const xrt_client *)ep;
+
+	return c->wsi || c->flush_stop;
+}
+
+static int64_t
+client_exit_drain_us(const xrt_endpoint *ep)
+{
+	return ((const xrt_client *)ep)->drain_timeout_us;
+}
+
+static void
+client_destroy(xrt_endpoint *ep)
+{
+	xrt_client_destroy((xrt_client *)ep);
+}
+
+static void
+client_resolved(xrt_endpoint *ep, const char *host, const char *addrs,
+		const char *err)
+{
+	xrt_client_resolved((xrt_client *)ep, host, addrs, err);
+}
+
+static void
+client_proxy_answer(xrt_endpoint *ep, uint64_t id, int status, const char *msg)
+{
+	xrt_client *c = (xrt_client *)ep;
+
+	if (c->proxy_asking == id)
+		xrt_client_proxy_refused(c, status, msg);
+}
+
+const xrt_ep_ops xrt_client_ops = {
+	"client", &client_protocol, client_command, client_shutdown,
+	client_busy, client_exit_drain_us, client_destroy, client_resolved,
+	client_proxy_answer
+};
+
+static struct lws *
+race_dial(void *owner, const char *addr)
+{
+	return xrt_client_dial(owner, addr);
+}
+
+static void
+race_won(void *owner, struct lws *wsi, const char *addr)
+{
+	xrt_client_race_won(owner, wsi, addr);
+}
+
+static void
+race_lost(void *owner, const char *reason)
+{
+	xrt_client_race_lost(owner, reason);
+}
+
+const xrt_race_ops xrt_client_race_ops = { race_dial, race_won, race_lost };
