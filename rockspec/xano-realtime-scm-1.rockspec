@@ -43,7 +43,7 @@ build = {
   modules = {
     ["xano.realtime.core"] = {
       sources = {
-        "src/client.c", "src/client_link.c", "src/client_wire.c",
+        "src/client.c", "src/client_link.c", "src/client_tls.c", "src/client_wire.c",
         "src/connect.c", "src/endpoint.c",
         "src/kinds.c", "src/loop.c", "src/lua_client.c", "src/lua_core.c",
         "src/lua_events.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c",

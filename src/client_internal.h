@@ -60,6 +60,14 @@ struct xrt_client {
  * xrt_race_init by xrt_client_new. */
 extern const xrt_race_ops xrt_client_race_ops;
 
+/* client_tls.c: a vhost for outgoing connections with TLS trust (ca_file,
+ * NULL: the system's) and an HTTP proxy ("[user:pass@]addr:port", numeric,
+ * or NULL): lws 4.1.6 keeps both per vhost.  Service thread; NULL and err
+ * on failure. */
+struct lws_vhost *xrt_client_vhost(xrt_loop *loop, int tls,
+				   const char *ca_file, const char *proxy,
+				   char *err, size_t errlen);
+
 /* client.c: both threads let go of the client. */
 void xrt_client_destroy(xrt_client *c);
 

@@ -318,8 +318,8 @@ xrt_client_dial(xrt_client *c, const char *addr)
 			 c->proxy_auth ? c->proxy_auth : "",
 			 c->proxy_auth ? "@" : "", v6 ? "[" : "", addr,
 			 v6 ? "]" : "", c->proxy_port);
-	vh = xrt_loop_client_vhost(c->ep.loop, c->tls, c->ca_file,
-				   c->proxy_host ? proxy : NULL, err, sizeof(err));
+	vh = xrt_client_vhost(c->ep.loop, c->tls, c->ca_file,
+			      c->proxy_host ? proxy : NULL, err, sizeof(err));
 	if (!vh) {
 		xrt_client_set_reason(c, err);
 		return NULL;
