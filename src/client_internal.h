@@ -67,6 +67,12 @@ extern const xrt_race_ops xrt_client_race_ops;
 struct lws_vhost *xrt_client_vhost(xrt_loop *loop, int tls,
 				   const char *ca_file, const char *proxy,
 				   char *err, size_t errlen);
+/* client_tls.c: a connection through lws to one numeric address of the
+ * host (or of the proxy); NULL when it failed at once. */
+struct lws *xrt_client_dial(xrt_client *c, const char *addr);
+/* client_tls.c: LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION's
+ * check of the server's certificate; 1 fails the handshake. */
+int xrt_client_check_cert(xrt_client *c, void *user, size_t len);
 
 /* client.c: both threads let go of the client. */
 void xrt_client_destroy(xrt_client *c);

@@ -8,8 +8,6 @@
 #include "proxy.h"
 #include "wsframe.h"
 
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <sys/random.h>
 #include <stdio.h>
 #include <string.h>
@@ -448,30 +446,7 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
-		/* lws keeps OpenSSL's verdict (we return 0); we keep its
-		 * reason, which lws would otherwise only log */
-		if (!len && user) {
-			int err = X509_STORE_CTX_get_error((X509_STORE_CTX *)user);
-			char m[128];
-
-			if (err != X509_V_OK) {
-				snprintf(m, sizeof(m), "TLS certificate refused: %s",
-					 X509_verify_cert_error_string(err));
-				xrt_client_set_reason(c, m);
-			}
-		} else if (user && c->verify && strchr(c->host, ':') &&
-			   !X509_STORE_CTX_get_error_depth((X509_STORE_CTX *)user)) {
-			/* the server's own certificate, for an IPv6 literal URL */
-			X509 *cert = X509_STORE_CTX_get_current_cert((X509_STORE_CTX *)user);
-
-			if (!cert || X509_check_ip_asc(cert, c->host, 0) != 1) {
-				X509_STORE_CTX_set_error((X509_STORE_CTX *)user,
-							 X509_V_ERR_IP_ADDRESS_MISMATCH);
-				xrt_client_set_reason(c, "TLS certificate refused: IP address mismatch");
-				return 1;	/* lws fails the handshake */
-			}
-		}
-		break;
+		return xrt_client_check_cert(c, user, len);
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		xrt_client_attempt_ended(c);
