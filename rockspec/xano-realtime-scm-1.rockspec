@@ -59,6 +59,7 @@ build = {
     ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",
     ["xano.realtime.history"] = "lua/xano/realtime/history.lua",
     ["xano.realtime.json"] = "lua/xano/realtime/json.lua",
+    ["xano.realtime.options"] = "lua/xano/realtime/options.lua",
     ["xano.realtime.presence"] = "lua/xano/realtime/presence.lua",
     ["xano.realtime.proxy"] = "lua/xano/realtime/proxy.lua",
     ["xano.realtime.server"] = "lua/xano/realtime/server.lua",

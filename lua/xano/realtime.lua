@@ -10,8 +10,8 @@ local json = require "xano.realtime.json"
 local Channel = require "xano.realtime.channel"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
-local proxy = require "xano.realtime.proxy"
 local advice = require "xano.realtime.advice"
+local options = require "xano.realtime.options"
 
 local type, pairs, tostring, setmetatable = type, pairs, tostring, setmetatable
 local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
@@ -25,7 +25,7 @@ local now = core.now
 ---@field sleep fun(seconds: number)  in a handler or workflow: waits without blocking the loop
 ---@field reconnect_codes table<integer, boolean>  close codes (and HTTP statuses) that reconnect
 local M = {
-  _VERSION = "0.1.0",
+  _VERSION = core._VERSION, -- the one version string: the C core's
   null = json.null,
   sleep = workflow.sleep,
 }
@@ -40,97 +40,6 @@ local M = {
 M.reconnect_codes = {}
 for _, code in ipairs(core.reconnect_codes()) do M.reconnect_codes[code] = true end
 
----@class xano.realtime.Options
----@field url string          instance base URL: https -> wss, http -> ws; host and port honoured
----@field canonical? string   realtime connection canonical
----@field hash? string        legacy realtime connection hash (used when canonical is absent)
----@field token? string       realtime auth token, sent as the WebSocket subprotocol
----@field reconnect? {initial?: number, max?: number, stable?: number, codes?: table<integer, boolean>}
----@field ping_interval? number  seconds of silence before a ping (0: never)
----@field ping_timeout? number   seconds a ping may go unanswered before the link counts as dead
----@field connect_timeout? number   seconds for the name lookup and the TCP connect, every address (10)
----@field handshake_timeout? number seconds for the proxy tunnel, TLS and the WebSocket upgrade (10)
----@field resolve? string[]     numeric addresses to use for the URL's host, instead of DNS
----@field proxy? string|false   "http://[user:pass@]host[:port]", or false for none; default from the environment
----@field queue_limit? integer   offline actions kept per client
----@field max_frame? integer     largest frame accepted from the server, in bytes
----@field in_limit? integer      bytes of events waiting for poll() before reading pauses
----@field tls? {ca_file?: string, verify?: boolean}
-
-local DEFAULTS = {
-  ping_interval = 30, ping_timeout = 10, connect_timeout = 10, handshake_timeout = 10,
-  queue_limit = 1000, max_frame = 1024 * 1024, in_limit = 16 * 1024 * 1024,
-  send_limit = 16 * 1024 * 1024,
-}
-
-local clients = setmetatable({}, { __mode = "k" }) -- every live client of the state
-
--- "scheme://host[:port][/...]" -> tls, host, port
-local function parse_url(url)
-  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then return nil, "url must look like https://host[:port]" end
-  scheme = scheme:lower()
-  local tls
-  if scheme == "https" or scheme == "wss" then tls = true
-  elseif scheme == "http" or scheme == "ws" then tls = false
-  else return nil, "url scheme must be https, http, wss or ws" end
-  local authority = rest:match("^[^/?#]*")
-  if authority:find("@", 1, true) then return nil, "url must not carry credentials" end
-  local host, port = proxy.authority(authority, tls and 443 or 80)
-  if not host then return nil, port == "no host" and "url has no host" or "url has a bad port" end
-  return tls, host, port
-end
-
--- The options new() knows; any other key is a typo, and an error.
-local OPTION_KEYS = {
-  [""] = { url = true, canonical = true, hash = true, token = true, reconnect = true,
-           ping_interval = true, ping_timeout = true, connect_timeout = true,
-           handshake_timeout = true, resolve = true, proxy = true,
-           queue_limit = true, send_limit = true, max_frame = true, in_limit = true, tls = true },
-  ["reconnect."] = { initial = true, max = true, stable = true, codes = true },
-  ["tls."] = { ca_file = true, verify = true },
-}
-
--- Option errors point at the caller of new(): level 3 from a helper that
--- new() calls directly.
-local function known_keys(t, prefix)
-  local keys = OPTION_KEYS[prefix]
-  for k in pairs(t) do
-    if not keys[k] then
-      error("bad option '" .. prefix .. tostring(k) .. "' (unknown option)", 3)
-    end
-  end
-end
-
-local function opt(opts, key, kind, default, name, level)
-  local v = opts[key]
-  if v == nil then return default end
-  if type(v) ~= kind then
-    error("bad option '" .. (name or key) .. "' (" .. kind .. " expected, got " .. type(v) .. ")", level or 3)
-  end
-  return v
-end
-
--- Seconds (or, with bytes, a count of bytes or actions): a finite number
--- the C core can hold in a 64-bit integer (infinity and NaN would be
--- undefined behaviour there), above 0 (or 0 with allow_zero).
-local MAX_SECONDS, MAX_COUNT = 1e9, 2 ^ 53
-local function positive(opts, key, default, allow_zero, name, bytes)
-  name = name or key
-  local v = opt(opts, key, "number", default, name, 4)
-  if v ~= v or v < 0 or (v == 0 and not allow_zero) then
-    error("bad option '" .. name .. "' (" .. (allow_zero and "non-negative" or "positive") ..
-      " number expected, got " .. tostring(v) .. ")", 3)
-  end
-  if v > (bytes and MAX_COUNT or MAX_SECONDS) then
-    error("bad option '" .. name .. "' (at most " .. (bytes and "2^53" or "1e9 seconds") ..
-      " expected, got " .. tostring(v) .. ")", 3)
-  end
-  if bytes and v % 1 ~= 0 then
-    error("bad option '" .. name .. "' (integer expected, got " .. tostring(v) .. ")", 3)
-  end
-  return v
-end
 
 ---@class xano.realtime.Stats
 ---@field frames_in integer        frames received
@@ -152,19 +61,8 @@ end
 ---@field malformed integer        frames that were not valid Xano frames
 ---@field duplicates integer       history items dropped as already delivered
 
--- The codes of a policy set table, sorted; nil and why when it is bad.
-local function code_list(codes)
-  local list = {}
-  for code, on in pairs(codes) do
-    if type(code) ~= "number" or code % 1 ~= 0 or code < 100 or code > 4999 then
-      return nil, "bad code " .. tostring(code)
-    end
-    if on then list[#list + 1] = code end
-  end
-  if #list > 64 then return nil, "at most 64 codes" end
-  table.sort(list)
-  return list
-end
+
+local clients = setmetatable({}, { __mode = "k" }) -- every live client of the state
 
 ---@class xano.realtime.Client
 local Client = {}
@@ -177,89 +75,12 @@ function M.new(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'new' (options table expected, got " .. type(opts) .. ")", 2)
   end
-  known_keys(opts, "")
-  local url = opt(opts, "url", "string")
-  if not url then error("bad option 'url' (string expected, got nil)", 2) end
-  local tls, host, port = parse_url(url)
-  if tls == nil then error("bad option 'url' (" .. host .. ")", 2) end
-  local canonical = opt(opts, "canonical", "string") or opt(opts, "hash", "string")
-  if not canonical or canonical == "" then
-    error("bad option 'canonical' (the realtime connection canonical is required)", 2)
-  end
-  if canonical:find("[/?#%s]") then
-    error("bad option 'canonical' (must not contain '/', '?', '#' or spaces)", 2)
-  end
-  local token = opt(opts, "token", "string")
-  if token and (token == "" or token:find("[%s,]") or token:find("[%c\128-\255]")) then
-    error("bad option 'token' (not usable as a WebSocket subprotocol)", 2)
-  end
-  local rc = opt(opts, "reconnect", "table", {})
-  known_keys(rc, "reconnect.")
-  local tlso = opt(opts, "tls", "table", {})
-  known_keys(tlso, "tls.")
-  local verify = opt(tlso, "verify", "boolean", true, "tls.verify")
-  local ca_file = opt(tlso, "ca_file", "string", nil, "tls.ca_file")
-  if ca_file then
-    local f, why = io.open(ca_file, "r")
-    if not f then error("bad option 'tls.ca_file' (" .. tostring(why) .. ")", 2) end
-    f:close()
-  end
-  local codes = opt(rc, "codes", "table", M.reconnect_codes, "reconnect.codes")
-  local _, codes_err = code_list(codes)
-  if codes_err then error("bad option 'reconnect.codes' (" .. codes_err .. ")", 2) end
-
-  local initial = positive(rc, "initial", 1, false, "reconnect.initial")
-  local max = positive(rc, "max", 60, false, "reconnect.max")
-  if max < initial then error("bad option 'reconnect.max' (must be >= reconnect.initial)", 2) end
-  local queue_limit = positive(opts, "queue_limit", DEFAULTS.queue_limit, true, nil, true)
-  local resolve = opt(opts, "resolve", "table")
-  if resolve then
-    if #resolve == 0 or #resolve > 16 then
-      error("bad option 'resolve' (a list of 1 to 16 numeric addresses expected)", 2)
-    end
-    for i = 1, #resolve do
-      local a = resolve[i]
-      local v4 = type(a) == "string" and { a:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
-      local ok = v4 and ((#v4 == 4 and tonumber(v4[1]) < 256 and tonumber(v4[2]) < 256 and
-        tonumber(v4[3]) < 256 and tonumber(v4[4]) < 256) or
-        ((a:match("^%[[%x:.]+%]$") or a:match("^[%x:.]+$")) and a:find(":", 1, true)))
-      if not ok then
-        error("bad option 'resolve' (entry " .. i .. " is not a numeric address: " ..
-          tostring(a) .. ")", 2)
-      end
-    end
-  end
-  local proxy_opt = opts.proxy
-  if proxy_opt ~= nil and proxy_opt ~= false and type(proxy_opt) ~= "string" then
-    error("bad option 'proxy' (string or false expected, got " .. type(proxy_opt) .. ")", 2)
-  end
-  local via, why = proxy.choose(proxy_opt, tls, host)
-  if via == nil then
-    error((proxy_opt and "bad option 'proxy' (" or "bad environment variable ") ..
-      (proxy_opt and why .. ")" or why), 2)
-  end
-
-  local h = core.client{
-    host = host, port = port, path = "/rt/" .. canonical, tls = tls,
-    verify = verify, ca_file = ca_file, token = token,
-    reconnect_initial = initial, reconnect_max = max,
-    stable_after = positive(rc, "stable", 10, false, "reconnect.stable"),
-    ping_interval = positive(opts, "ping_interval", DEFAULTS.ping_interval, true),
-    ping_timeout = positive(opts, "ping_timeout", DEFAULTS.ping_timeout),
-    connect_timeout = positive(opts, "connect_timeout", DEFAULTS.connect_timeout),
-    handshake_timeout = positive(opts, "handshake_timeout", DEFAULTS.handshake_timeout),
-    resolve = resolve,
-    proxy_host = via and via.host or nil, proxy_port = via and via.port or nil,
-    proxy_auth = via and via.auth or nil,
-    queue_limit = queue_limit,
-    send_limit = positive(opts, "send_limit", DEFAULTS.send_limit, false, nil, true),
-    max_frame = positive(opts, "max_frame", DEFAULTS.max_frame, false, nil, true),
-    in_limit = positive(opts, "in_limit", DEFAULTS.in_limit, false, nil, true),
-  }
+  -- not a tail call: the option errors point at new()'s caller
+  local settings, url, codes = options.check(opts, M.reconnect_codes)
+  local h = core.client(settings)
   local self = setmetatable({
     _core = h,
-    _url = (tls and "wss://" or "ws://") .. (host:find(":", 1, true) and "[" .. host .. "]" or host) ..
-      ":" .. port .. "/rt/" .. canonical,
+    _url = url,
     _channels = {},
     _open = {},
     _nopen = 0,
@@ -435,7 +256,7 @@ function Client:set_reconnect_codes(codes)
   if type(codes) ~= "table" then
     error("bad argument #1 to 'set_reconnect_codes' (table expected, got " .. type(codes) .. ")", 2)
   end
-  local list, err = code_list(codes)
+  local list, err = options.code_list(codes)
   if not list then error("bad argument #1 to 'set_reconnect_codes' (" .. err .. ")", 2) end
   self._core:set_policy(list)
   self._codes = {}
@@ -946,3 +767,4 @@ guard_self(Client, "xano.realtime client")
 guard_self(Channel, "xano.realtime channel")
 
 return M
+
