@@ -275,12 +275,7 @@ end
 
 -- ------------------------------------------------------------ internals
 
-local function status_event(status, extra, channel)
-  local payload = { status = status }
-  if extra then for k, v in pairs(extra) do payload[k] = v end end
-  return { action = "connection_status", channel = channel, options = {}, payload = payload }
-end
-
+local status_event = Channel._status_event
 
 -- An event made on the Lua side (not read from the socket) runs at the
 -- next poll; the core is told so that fd() turns readable.
@@ -299,29 +294,22 @@ end
 -- The core keeps one ordered stream of frames per client: a channel's
 -- join, actions and leave go out in the order they were asked for, and
 -- the joins of the open channels are replayed first after a reconnect.
-function Client:_channel_opened(ch, join)
+-- Returns the core's state before the join, and true when the channel
+-- joins on a live link (it still hears that the client is connected).
+function Client:_channel_opened(ch, tag, join)
   self._open[ch.name] = ch
   self._nopen = self._nopen + 1
   self._stop_pending = false
   local st = self._core:state()
-  -- until the first connect succeeds or fails, the channel is connecting,
-  -- not offline: its actions wait for the join whatever queue_offline says
-  ch._joining = st ~= "open" and st ~= "waiting" and st ~= "down"
-  self._core:open_channel(ch._tag, join)
-  if st == "open" and self._connected then
-    -- joined now, on the live link: it still hears that it is connected
-    ch._joined_before = true
-    self:_local(ch, status_event("connected", nil, ch.name), true)
-  end
+  self._core:open_channel(tag, join)
   self._core:start()
+  return st, st == "open" and self._connected
 end
 
-function Client:_channel_closed(ch, leave)
+function Client:_channel_closed(ch, tag, leave)
   self._open[ch.name] = nil
   self._nopen = self._nopen - 1
-  ch._joined_before = false
-  ch._joining = false
-  local dropped = self._core:close_channel(ch._tag, leave)
+  local dropped = self._core:close_channel(tag, leave)
   if #dropped > 0 then
     local frames = {}
     for i = 1, #dropped do frames[i] = json.decode(dropped[i]) or dropped[i] end
@@ -345,8 +333,10 @@ function Client:_channel_closed(ch, leave)
   end
 end
 
-function Client:_send(ch, frame, what)
-  local ok, r = self._core:send(frame, ch._tag, ch._queue or ch._joining)
+-- Sends a channel's frame (tag: the channel's in the core; queue: kept
+-- while offline).
+function Client:_send(ch, frame, tag, queue)
+  local ok, r = self._core:send(frame, tag, queue)
   if not ok then return nil, r end
   if r then
     -- the offline queue was full: the oldest action gave way
@@ -374,7 +364,7 @@ end
 -- Runs the handlers of ch (if any) and the client's for ev.
 -- The handlers of ch and the workflows waiting on it; counted.
 function Client:_run_channel(ch, ev)
-  local n = ch._handlers:dispatch(ev, self._report) + workflow.deliver(ch, ev)
+  local n = ch:_run(ev, self._report)
   self._counters.callbacks = self._counters.callbacks + n
   return n
 end
@@ -414,11 +404,7 @@ function Client:_on_connected()
   self._down_reported = false
   -- a link made only to send what closed channels left queued: no news
   if self._nopen == 0 then return 0 end
-  for _, ch in pairs(self._open) do
-    ch._joining = false
-    if ch._joined_before and ch._history_on then ch._rejoin_history = true end
-    ch._joined_before = true
-  end
+  for _, ch in pairs(self._open) do ch:_connected() end
   return self:_status_event("connected")
 end
 
@@ -459,11 +445,6 @@ function Client:_report_stranded()
   return self:_dispatch_error(nil, self:_error(nil,
     ("%d queued action(s) were not sent: their channels closed and the link that was to send them ended (%s)")
       :format(#left, why ~= "" and why or "no connection"), { dropped = frames }))
-end
-
-local function history_items(ev)
-  local p = ev.payload
-  return type(p) == "table" and type(p.history) == "table" and p.history or nil
 end
 
 -- A JSON array as cjson decodes it: keys 1..n only ([] and {} look alike).
@@ -517,34 +498,9 @@ local function sample(text)
   return #text > 200 and text:sub(1, 200) .. "..." or text
 end
 
--- A frame from the server, decoded, for an open channel.
-function Client:_on_channel_frame(ch, ev)
-  local action = ev.action
-  if action == "message" then
-    if ch._history then ch._history:seen(ev) end
-  elseif action == "presence_full" then
-    if ch._presence_on then ch._presence:replace(ev.payload.presence) end
-  elseif action == "presence_update" then
-    if ch._presence_on then ch._presence:apply(ev.payload) end
-  elseif action == "history" then
-    local items = history_items(ev)
-    if items and ch._history then
-      if ch._rejoin_history then
-        ch._rejoin_history = false
-        local fresh, skipped, gap = ch._history:fresh(items)
-        ev.payload.history = fresh
-        ev.payload.duplicates = skipped
-        ev.payload.gap_possible = gap
-        ev.rejoin = true
-        self._counters.duplicates = self._counters.duplicates + skipped
-        items = fresh
-      end
-      for i = 1, #items do ch._history:seen(items[i]) end
-    end
-  elseif action == "error" then
-    return self:_dispatch_error(ch, ev)
-  end
-  return self:_dispatch(ch, ev)
+-- A count of stats(), kept by the Lua layer.
+function Client:_count(name, n)
+  self._counters[name] = self._counters[name] + n
 end
 
 function Client:_on_frame(text)
@@ -583,7 +539,7 @@ function Client:_on_frame(text)
     return self:_dispatch(nil, ev)
   end
   ev.channel = name
-  return self:_on_channel_frame(ch, ev)
+  return ch:_on_frame(ev)
 end
 
 local ERROR_NAMES = { "frame_too_big", "binary_frame", "invalid_utf8", "reading_paused" }
@@ -710,11 +666,7 @@ function Client:close()
   local h = self._core
   local discarded = 0
   if h:state() ~= "open" then discarded = #h:take() end
-  for _, ch in pairs(self._open) do
-    ch._open = false
-    ch._presence:clear()
-    workflow.cancel(ch, "closed")
-  end
+  for _, ch in pairs(self._open) do ch:_client_closed() end
   self._open, self._nopen = {}, 0
   -- its sleeping workflows end with it (other clients' go on)
   workflow.drop(self._report)

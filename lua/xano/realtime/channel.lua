@@ -41,6 +41,15 @@ local function check_open(self, what)
   self._client:_check()
 end
 
+-- A connection_status event: of the channel named channel, or of the
+-- client when channel is nil.
+local function status_event(status, extra, channel)
+  local payload = { status = status }
+  if extra then for k, v in pairs(extra) do payload[k] = v end end
+  return { action = "connection_status", channel = channel, options = {}, payload = payload }
+end
+Channel._status_event = status_event
+
 --- Used by Client:channel(); not part of the public API.
 function Channel._new(client, name, opts, tag)
   local self = setmetatable({
@@ -109,7 +118,16 @@ function Channel:open()
   if self._open then return true end
   self._open = true
   self._rejoin_history = false
-  client:_channel_opened(self, json.join(self.name, self._history_on, self._presence_on))
+  local st, live = client:_channel_opened(self, self._tag,
+    json.join(self.name, self._history_on, self._presence_on))
+  -- until the first connect succeeds or fails, the channel is connecting,
+  -- not offline: its actions wait for the join whatever queue_offline says
+  self._joining = st ~= "open" and st ~= "waiting" and st ~= "down"
+  if live then
+    -- joined now, on the live link: it still hears that it is connected
+    self._joined_before = true
+    client:_local(self, status_event("connected", nil, self.name), true)
+  end
   return true
 end
 
@@ -120,14 +138,16 @@ end
 function Channel:close()
   if not self._open then return true end
   self._open = false
+  self._joined_before = false
+  self._joining = false
   self._presence:clear()
-  self._client:_channel_closed(self, json.leave(self.name))
+  self._client:_channel_closed(self, self._tag, json.leave(self.name))
   workflow.cancel(self, "closed")
   return true
 end
 
 local function send(self, frame, what)
-  return self._client:_send(self, frame, what)
+  return self._client:_send(self, frame, self._tag, self._queue or self._joining)
 end
 
 local function encode_check(argn, fname, fn, ...)
@@ -221,6 +241,75 @@ function Channel:wait(action, timeout)
   -- not a tail call: the error level counts this frame
   local ev, err = workflow.wait(self, action, timeout, 2)
   return ev, err
+end
+
+-- ------------------------------------------------------------ internals
+-- What the client calls: it routes the link's news and the channel's
+-- frames here; the channel's state changes only here.
+
+local function history_items(ev)
+  local p = ev.payload
+  return type(p) == "table" and type(p.history) == "table" and p.history or nil
+end
+
+-- Runs the channel's handlers and the workflows waiting on it for ev;
+-- their errors go to owner.  Returns how many ran.
+function Channel:_run(ev, owner)
+  return self._handlers:dispatch(ev, owner) + workflow.deliver(self, ev)
+end
+
+-- A frame from the server, decoded and checked, for this open channel:
+-- keeps presence and history, then hands it to the client to dispatch.
+function Channel:_on_frame(ev)
+  local client = self._client
+  local action = ev.action
+  if action == "message" then
+    if self._history then self._history:seen(ev) end
+  elseif action == "presence_full" then
+    if self._presence_on then self._presence:replace(ev.payload.presence) end
+  elseif action == "presence_update" then
+    if self._presence_on then self._presence:apply(ev.payload) end
+  elseif action == "history" then
+    local items = history_items(ev)
+    if items and self._history then
+      if self._rejoin_history then
+        self._rejoin_history = false
+        local fresh, skipped, gap = self._history:fresh(items)
+        ev.payload.history = fresh
+        ev.payload.duplicates = skipped
+        ev.payload.gap_possible = gap
+        ev.rejoin = true
+        client:_count("duplicates", skipped)
+        items = fresh
+      end
+      for i = 1, #items do self._history:seen(items[i]) end
+    end
+  elseif action == "error" then
+    return client:_dispatch_error(self, ev)
+  end
+  return client:_dispatch(self, ev)
+end
+
+-- The link is up and the core replayed the channel's join: after a
+-- reconnect, the history that follows the join holds what was seen.
+function Channel:_connected()
+  self._joining = false
+  if self._joined_before and self._history_on then self._rejoin_history = true end
+  self._joined_before = true
+end
+
+-- The link went down; stale: the app is told, so presence is stale
+-- until the rejoin replaces it.
+function Channel:_link_lost(stale)
+  self._joining = false
+  if stale then self._presence.stale = true end
+end
+
+-- The client closed: the channel is closed with it, its waiters told.
+function Channel:_client_closed()
+  self._open = false
+  self._presence:clear()
+  workflow.cancel(self, "closed")
 end
 
 return Channel
