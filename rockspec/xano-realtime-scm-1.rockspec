@@ -57,6 +57,7 @@ build = {
     ["xano.realtime.channel"] = "lua/xano/realtime/channel.lua",
     ["xano.realtime.compat"] = "lua/xano/realtime/compat.lua",
     ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",
+    ["xano.realtime.frames"] = "lua/xano/realtime/frames.lua",
     ["xano.realtime.history"] = "lua/xano/realtime/history.lua",
     ["xano.realtime.json"] = "lua/xano/realtime/json.lua",
     ["xano.realtime.options"] = "lua/xano/realtime/options.lua",

@@ -11,6 +11,8 @@ local Channel = require "xano.realtime.channel"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
 local advice = require "xano.realtime.advice"
+local frames = require "xano.realtime.frames"
+local decode_frame, bad_field, sample = frames.decode, frames.bad_field, frames.sample
 local options = require "xano.realtime.options"
 
 local type, pairs, tostring, setmetatable = type, pairs, tostring, setmetatable
@@ -447,78 +449,19 @@ function Client:_report_stranded()
       :format(#left, why ~= "" and why or "no connection"), { dropped = frames }))
 end
 
--- A JSON array as cjson decodes it: keys 1..n only ([] and {} look alike).
-local function is_list(v)
-  if type(v) ~= "table" then return false end
-  local n = 0
-  for k in pairs(v) do
-    if type(k) ~= "number" then return false end
-    n = n + 1
-  end
-  return n == #v
-end
-
-local function is_object(v)
-  return type(v) == "table" and (next(v) == nil or not is_list(v))
-end
-
-local function absent(v)
-  return v == nil or v == json.null
-end
-
--- What is wrong with the known fields of a decoded frame; nil when they
--- have the types the protocol gives them.  Such a frame reaches the app
--- as an error event only, and changes no presence or history state.
-local function bad_field(ev)
-  local o, c, p, a = ev.options, ev.client, ev.payload, ev.action
-  if not absent(o) and not is_object(o) then return "options is not an object" end
-  if not absent(c) and not is_object(c) then return "client is not an object" end
-  if a == "presence_full" then
-    if not is_object(p) or not is_list(p.presence) then
-      return "presence_full without a payload.presence list"
-    end
-  elseif a == "presence_update" then
-    local e = is_object(p) and p.presence
-    if not is_object(e) or type(e.socketId) ~= "string" then
-      return "presence_update without a payload.presence entry with a socketId"
-    end
-  elseif a == "history" then
-    if not is_object(p) or not is_list(p.history) then
-      return "history without a payload.history list"
-    end
-  elseif a == "error" then
-    if not is_object(p) or type(p.message) ~= "string" then
-      return "error without a string payload.message"
-    end
-  end
-  return nil
-end
-
-local function sample(text)
-  return #text > 200 and text:sub(1, 200) .. "..." or text
-end
-
 -- A count of stats(), kept by the Lua layer.
 function Client:_count(name, n)
   self._counters[name] = self._counters[name] + n
 end
 
+-- A frame from the server: decoded, checked, and routed to its channel
+-- (or to the client's handlers when it names none).
 function Client:_on_frame(text)
-  local ev, err = json.decode(text)
-  if type(ev) ~= "table" or ev[1] ~= nil or type(ev.action) ~= "string" or ev.action == "" then
+  local ev, name = decode_frame(text)
+  if not ev then
     self._counters.malformed = self._counters.malformed + 1
-    local why = ev == nil and ("not JSON (" .. tostring(err):gsub("^.-: ", "") .. ")")
-      or (type(ev) ~= "table" or ev[1] ~= nil) and "JSON but not an object"
-      or "no action"
-    return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: " .. why,
-      { frame = #text > 200 and text:sub(1, 200) .. "..." or text }))
-  end
-  local opts = ev.options
-  local name = type(opts) == "table" and opts.channel or nil
-  if name ~= nil and type(name) ~= "string" then
-    self._counters.malformed = self._counters.malformed + 1
-    return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: options.channel is not a string",
-      { frame = #text > 200 and text:sub(1, 200) .. "..." or text }))
+    return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: " .. name,
+      { frame = sample(text) }))
   end
   local ch = name ~= nil and self._open[name] or nil
   if name ~= nil and not ch then
