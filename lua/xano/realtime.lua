@@ -101,6 +101,8 @@ function M.new(opts)
     self._counters.callback_errors = self._counters.callback_errors + 1
     io.stderr:write("xano.realtime: error in a callback_error handler: ", tb or tostring(err), "\n")
   end)
+  -- the client's scheduler: its poll resumes these owners' workflows
+  self._owners = { self._report, self._report_errors }
   self:set_reconnect_codes(codes)
   clients[self] = true
   return self
@@ -223,7 +225,7 @@ end
 --- that watches fd() should also poll the client by then.
 ---@return number|nil seconds
 function Client:timeout()
-  return workflow.next_due()
+  return workflow.next_due(self._owners)
 end
 
 --- Replaces the token and reconnects with it; channels are kept.
@@ -540,17 +542,19 @@ local function check_seconds(v, fname)
   end
 end
 
---- Runs the callbacks that are ready; waits up to timeout seconds (default
---- 0) for the first.  Returns how many callbacks ran.
+--- Runs the callbacks that are ready and the client's own workflows that
+--- are due; waits up to timeout seconds (default 0) for the first.  Another
+--- client's workflows wait for that client's poll (or realtime.poll()).
+--- Returns how many callbacks ran.
 ---@param timeout? number
 ---@return integer
 function Client:poll(timeout)
   check_seconds(timeout, "poll")
   if self._closed then return 0 end
   local h = self._core
-  local n = workflow.run_due()
+  local n = workflow.run_due(self._owners)
   if timeout and timeout > 0 and n == 0 then
-    local due = workflow.next_due()
+    local due = workflow.next_due(self._owners)
     h:wait(due and due < timeout and due or timeout)
   end
   for _ = 1, MAX_EVENTS_PER_POLL do
@@ -559,7 +563,7 @@ function Client:poll(timeout)
     n = n + self:_handle(kind, a, b, s1)
     if self._closed then return n end
   end
-  return n + workflow.run_due()
+  return n + workflow.run_due(self._owners)
 end
 
 -- True while something could still produce an event for this client: an
@@ -567,7 +571,7 @@ end
 -- connection still winding down.
 function Client:_busy()
   if self._nopen > 0 or #self._pending > 0 or self._stop_pending then return true end
-  if workflow.parked(self._report) + workflow.parked(self._report_errors) > 0 then return true end
+  if workflow.parked(self._owners) > 0 then return true end
   local st = self._core:state()
   return st ~= "idle" and st ~= "down"
 end
@@ -623,8 +627,9 @@ end
 Client.__close = Client.close
 Client.__gc = Client.close
 
---- Polls every client of this Lua state; waits up to timeout for the first
---- event of any of them.  Returns how many callbacks ran.
+--- Polls every client of this Lua state, and resumes every workflow that
+--- is due; waits up to timeout for the first event or timer of any of
+--- them.  Returns how many callbacks ran.
 ---@param timeout? number
 ---@return integer
 function M.poll(timeout)
