@@ -33,14 +33,12 @@ local M = {
 }
 
 --- Close codes (and HTTP statuses of a refused upgrade) after which a
---- client reconnects: 1001, 1002, 1005, 1006, 1011-1014, 4000 and HTTP
---- 408, 429, 500, 502, 503, 504, as the C core defines them.  Change it
---- before creating clients, or pass reconnect.codes to new().  A close the
---- app asked for (code 1000 from close()) never reconnects.  1002 is here
---- because libwebsockets 4.1.6 reports a server's 1012-1014 (restart, try
---- again later, bad gateway) as 1002.
+--- client reconnects, as a set: options.RECONNECT_CODES says which and
+--- why.  Change it before creating clients, or pass reconnect.codes to
+--- new().  A close the app asked for (code 1000 from close()) never
+--- reconnects.
 M.reconnect_codes = {}
-for _, code in ipairs(core.reconnect_codes()) do M.reconnect_codes[code] = true end
+for _, code in ipairs(options.RECONNECT_CODES) do M.reconnect_codes[code] = true end
 
 
 ---@class xano.realtime.Stats

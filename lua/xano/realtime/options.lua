@@ -60,11 +60,33 @@ M.NUMBERS = {
   { default = 2, unit = "seconds", core = "drain_timeout" },
 }
 
+--- The close codes (and HTTP statuses of a refused upgrade) after which a
+--- client reconnects unless told otherwise (realtime.reconnect_codes, the
+--- default of reconnect.codes): going away, abnormal closes, server
+--- errors and restarts, Xano's 4000, and HTTP timeouts, rate limits and
+--- gateway errors.  1002 is here because libwebsockets 4.1.6 reports a
+--- server's 1012-1014 (restart, try again later, bad gateway) as 1002.
+--- A close the app asked for (code 1000) never reconnects.
+M.RECONNECT_CODES = {
+  1001, 1002, 1005, 1006, 1011, 1012, 1013, 1014, 4000,
+  408, 429, 500, 502, 503, 504,
+}
+
 --- The default of each option, by its path ("ping_interval",
 --- "reconnect.max", ...): read it here, never write the number again.
 M.DEFAULTS = {}
 for _, n in ipairs(M.NUMBERS) do
   if n.option then M.DEFAULTS[n.option] = n.default end
+end
+
+--- The table core.client() needs for a plain ws:// client of host:port at
+--- path, every setting at its default (extra: keys to add or replace).
+--- For code that drives the C core directly, as the specs do.
+function M.core_defaults(host, port, path, extra)
+  local c = { host = host, port = port, path = path, tls = false, verify = true }
+  for _, n in ipairs(M.NUMBERS) do c[n.core] = n.default end
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
 end
 
 -- "scheme://host[:port][/...]" -> tls, host, port
