@@ -128,30 +128,11 @@ end
 ---@return xano.realtime.Channel
 function Client:channel(name, opts)
   self:_check()
-  if type(name) ~= "string" or name == "" then
-    error("bad argument #1 to 'channel' (channel name expected, got " ..
-      (name == "" and "empty string" or type(name)) .. ")", 2)
-  end
-  if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #2 to 'channel' (options table expected, got " .. type(opts) .. ")", 2)
-  end
-  opts = opts or {}
-  for k, v in pairs(opts) do
-    if k ~= "presence" and k ~= "history" and k ~= "queue_offline" then
-      error("bad argument #2 to 'channel' (unknown option '" .. tostring(k) .. "')", 2)
-    end
-    if type(v) ~= "boolean" then
-      error("bad argument #2 to 'channel' (option '" .. k .. "' must be a boolean)", 2)
-    end
-  end
+  -- not tail calls: their errors point at channel()'s caller
+  opts = Channel._check_options(name, opts)
   local ch = self._channels[name]
   if ch then
-    local have = ch:options()
-    for k, v in pairs(opts) do
-      if have[k] ~= v then
-        error("channel '" .. name .. "' already exists with " .. k .. " = " .. tostring(have[k]), 2)
-      end
-    end
+    ch:_check_same(opts)
     return ch
   end
   self._next_tag = self._next_tag + 1

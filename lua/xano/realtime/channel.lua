@@ -8,6 +8,7 @@ local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
+local CHANNEL_DEFAULTS = require("xano.realtime.options").CHANNEL
 local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
 
 ---@class xano.realtime.ChannelOptions
@@ -50,22 +51,62 @@ local function status_event(status, extra, channel)
 end
 Channel._status_event = status_event
 
+--- The arguments of client:channel(name, opts), checked (errors point at
+--- its caller); returns opts, {} when nil.
+function Channel._check_options(name, opts)
+  if type(name) ~= "string" or name == "" then
+    error("bad argument #1 to 'channel' (channel name expected, got " ..
+      (name == "" and "empty string" or type(name)) .. ")", 3)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'channel' (options table expected, got " .. type(opts) .. ")", 3)
+  end
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if CHANNEL_DEFAULTS[k] == nil then
+      error("bad argument #2 to 'channel' (unknown option '" .. tostring(k) .. "')", 3)
+    end
+    if type(v) ~= "boolean" then
+      error("bad argument #2 to 'channel' (option '" .. k .. "' must be a boolean)", 3)
+    end
+  end
+  return opts
+end
+
+-- Asked again for this channel: different options are an error.
+function Channel:_check_same(opts)
+  local have = self:options()
+  for k, v in pairs(opts) do
+    if have[k] ~= v then
+      error("channel '" .. self.name .. "' already exists with " .. k .. " = " .. tostring(have[k]), 3)
+    end
+  end
+end
+
+-- An option of opts, or its default.
+local function option(opts, k)
+  local v = opts[k]
+  if v == nil then return CHANNEL_DEFAULTS[k] end
+  return v
+end
+
 --- Used by Client:channel(); not part of the public API.
 function Channel._new(client, name, opts, tag)
+  local history = option(opts, "history")
   local self = setmetatable({
     name = name,
     _client = client,
     _tag = tag,
-    _presence_on = opts.presence and true or false,
-    _history_on = opts.history and true or false,
-    _queue = opts.queue_offline ~= false, -- on unless asked off, as in WeWeb
+    _presence_on = option(opts, "presence"),
+    _history_on = history,
+    _queue = option(opts, "queue_offline"),
     _joining = false,
     _open = false,
     _joined_before = false,
     _rejoin_history = false,
     _handlers = Handlers.new(Handlers.CHANNEL_ACTIONS),
     _presence = Presence.new(),
-    _history = opts.history and History.new() or nil,
+    _history = history and History.new() or nil,
   }, Channel)
   return self
 end

@@ -60,6 +60,11 @@ M.NUMBERS = {
   { default = 2, unit = "seconds", core = "drain_timeout" },
 }
 
+--- The options of client:channel(name, opts) and their defaults: WeWeb's
+--- Listen to Presence and Get History on Join are off, Queue Offline
+--- Actions on, unless asked otherwise.
+M.CHANNEL = { presence = false, history = false, queue_offline = true }
+
 --- The close codes (and HTTP statuses of a refused upgrade) after which a
 --- client reconnects unless told otherwise (realtime.reconnect_codes, the
 --- default of reconnect.codes): going away, abnormal closes, server
