@@ -55,6 +55,7 @@ build = {
     ["xano.realtime"] = "lua/xano/realtime.lua",
     ["xano.realtime.advice"] = "lua/xano/realtime/advice.lua",
     ["xano.realtime.channel"] = "lua/xano/realtime/channel.lua",
+    ["xano.realtime.client"] = "lua/xano/realtime/client.lua",
     ["xano.realtime.compat"] = "lua/xano/realtime/compat.lua",
     ["xano.realtime.events"] = "lua/xano/realtime/events.lua",
     ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",
