@@ -40,7 +40,6 @@ local now = core.now
 ---@field malformed integer        frames that were not valid Xano frames
 ---@field duplicates integer       history items dropped as already delivered
 
-
 --- Every live client of the Lua state (realtime.poll() polls them).
 local clients = setmetatable({}, { __mode = "k" })
 
@@ -496,7 +495,7 @@ local ON = events.bind("client", {
   stopped = Client._on_stopped,
 })
 
-local MAX_EVENTS_PER_POLL = 10000
+local MAX_EVENTS_PER_POLL = options.LIMITS.events_per_poll
 
 -- An optional number of seconds: nil or >= 0.  NaN is refused: the C core
 -- turns a timeout into milliseconds, and run(NaN) would never end.

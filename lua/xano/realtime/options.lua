@@ -36,6 +36,7 @@ M.LIMITS = {
   count = 2 ^ 53, count_text = "2^53",
   resolve = 16,     -- addresses in options.resolve
   codes = 64,       -- close codes in a reconnect policy
+  events_per_poll = 10000, -- a poll hands out at most this many, then returns
 }
 local LIMITS = M.LIMITS
 
