@@ -4,7 +4,10 @@
 -- stops when the last one goes.
 local core = require "xano.realtime.core"
 
-local function client() return core.client{ host = "127.0.0.1", port = 9, tls = false } end
+local options = require "xano.realtime.options"
+
+-- the core takes every setting explicitly: the library's defaults
+local function client() return core.client(options.core_defaults("127.0.0.1", 9, "/")) end
 
 describe("core objects", function()
   after_each(function()
@@ -60,17 +63,17 @@ describe("core objects", function()
     local server = require "xano.realtime.server"
     local srv = H.track(assert(server.start{ port = 0, canonical = "test" }))
     local f = assert(load([[
-      local core, port, H, srv = ...
+      local core, port, H, srv, options = ...
       local keep
       do
-        local c <close> = core.client{ host = "127.0.0.1", port = port, tls = false, path = "/rt/test" }
+        local c <close> = core.client(options.core_defaults("127.0.0.1", port, "/rt/test"))
         keep = c
         c:start()
         H.wait_until(function() return #srv:sockets() == 1 end, "the connect")
       end
       return keep
     ]]))
-    local c = f(core, srv.port, H, srv)
+    local c = f(core, srv.port, H, srv, options)
     assert.equal("closed", c:state())
     H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close at the end of the block")
     H.cleanup()
