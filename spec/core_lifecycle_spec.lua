@@ -85,6 +85,25 @@ describe("core objects", function()
     assert.error_matches(function() core.server{ port = 70000 } end, "option 'port': out of range %(0 to 65535")
   end)
 
+  it("keep no client defaults of their own: every setting comes from the Lua layer", function()
+    local full = options.core_defaults("127.0.0.1", 9, "/")
+    local keys = {}
+    for k in pairs(full) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.is_true(#keys >= 17)
+    for _, k in ipairs(keys) do
+      local t = {}
+      for k2, v in pairs(full) do t[k2] = v end
+      t[k] = nil
+      assert.has_error(function() core.client(t) end, "option '" .. k .. "' is required")
+    end
+    core.client(full):close()
+    local proxied = options.core_defaults("127.0.0.1", 9, "/", { proxy_host = "127.0.0.1" })
+    assert.has_error(function() core.client(proxied) end, "option 'proxy_port' is required")
+    assert.has_error(function() core.client(options.core_defaults("127.0.0.1", 9, "/", { tls = 1 })) end,
+      "option 'tls': boolean expected, got number")
+  end)
+
   it("return nil and a message when a server cannot listen", function()
     local s = assert(core.server{ port = 0 })
     local t, err = core.server{ port = s:port() }

@@ -27,17 +27,6 @@ to_us(double s)
 	return (int64_t)(s * 1e6);
 }
 
-/* The close codes (and HTTP statuses of a refused upgrade) after which a
- * client reconnects unless told otherwise; the Lua layer offers them as
- * realtime.reconnect_codes.  1002 is here because libwebsockets 4.1.6
- * reports a server's 1012-1014 as 1002. */
-const int xrt_reconnect_codes[] = {
-	1001, 1002, 1005, 1006, 1011, 1012, 1013, 1014, 4000,
-	408, 429, 500, 502, 503, 504
-};
-const int xrt_nreconnect_codes =
-	(int)(sizeof(xrt_reconnect_codes) / sizeof(xrt_reconnect_codes[0]));
-
 /* --------------------------------------------------------------- lifetime */
 
 xrt_client *
@@ -79,7 +68,6 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->queue_limit = o->queue_limit;
 	c->send_limit = o->send_limit;
 	c->max_frame = o->max_frame;
-	xrt_client_set_policy(c, xrt_reconnect_codes, xrt_nreconnect_codes);
 	if (xrt_ep_init(&c->ep, loop, &xrt_client_ops, o->in_limit) < 0) {
 		xrt_client_destroy(c);
 		return NULL;

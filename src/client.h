@@ -67,8 +67,6 @@ typedef struct xrt_stats {
 enum { XSEND_OK = 0, XSEND_NOTCONN, XSEND_FULL, XSEND_CLOSED, XSEND_DROPPED };
 
 extern const xrt_ep_ops xrt_client_ops;
-extern const int xrt_reconnect_codes[];	/* the default policy */
-extern const int xrt_nreconnect_codes;
 
 /* Lua thread */
 xrt_client *xrt_client_new(xrt_loop *loop, const xrt_client_opts *o);
@@ -80,6 +78,8 @@ void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 			      xrt_fifo *dropped);
 void xrt_client_take(xrt_client *c, xrt_fifo *out);
 void xrt_client_set_token(xrt_client *c, const char *token);
+/* The close codes (and HTTP statuses) after which the client reconnects:
+ * none until set (the Lua layer sets its default at creation). */
 void xrt_client_set_policy(xrt_client *c, const int *codes, int n);
 int xrt_client_state(xrt_client *c);
 void xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued,
