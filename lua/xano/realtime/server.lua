@@ -34,7 +34,7 @@ local complete_row = config.complete_row
 local DEFAULT_ERRORS = config.DEFAULT_ERRORS
 
 local M = {}
-M._VERSION = "0.1.0"
+M._VERSION = core._VERSION
 
 local Server = {}
 Server.__index = Server
@@ -50,8 +50,6 @@ local SHUTDOWN_TIMEOUT = 5
 M.DEFAULT_ERRORS = DEFAULT_ERRORS
 M.check_config = config.check_config
 M.load_config = config.load_config
-M._is_integer = is_integer -- for the console
-M._object_members = rawjson.object_members -- for specs and the console
 
 -- the methods of the parts
 for _, part in ipairs({ "protocol", "admin", "push" }) do
