@@ -1,6 +1,6 @@
 /*
  * http_fuzz.c - libFuzzer target for the server's HTTP/1.1 request head
- * code (src/wsframe.c): xrt_http_head_len, xrt_http_parse,
+ * code (src/http.c): xrt_http_head_len, xrt_http_parse,
  * xrt_span_has_token and xrt_ws_accept, used the way server.c uses them.
  *
  * The input is copied into a buffer of exactly its size, so any read past
