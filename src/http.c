@@ -55,6 +55,13 @@ is_tchar(char c)
 int
 xrt_http_parse(const char *head, size_t len, xrt_http_req *r)
 {
+	return xrt_http_parse_fields(head, len, r, NULL, NULL);
+}
+
+int
+xrt_http_parse_fields(const char *head, size_t len, xrt_http_req *r,
+		      xrt_http_field_cb field, void *ud)
+{
 	const char *p = head, *end = head + len, *eol;
 
 	memset(r, 0, sizeof(*r));
@@ -105,6 +112,12 @@ xrt_http_parse(const char *head, size_t len, xrt_http_req *r)
 		ve = eol;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
+		if (field) {
+			xrt_span fn = { name, (size_t)(colon - name) };
+			xrt_span fv = { v, (size_t)(ve - v) };
+
+			field(ud, fn, fv);
+		}
 		{
 			size_t n = (size_t)(colon - name);
 

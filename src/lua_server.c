@@ -392,6 +392,46 @@ server_stats(lua_State *L)
 	return 1;
 }
 
+/* A header field into the table on top: its name lowercased; a name sent
+ * twice keeps its last value. */
+static void
+set_field(void *ud, xrt_span name, xrt_span value)
+{
+	lua_State *L = ud;
+	char low[256];
+	size_t i;
+
+	if (name.n > sizeof(low))
+		return;		/* no field the server reads is this long */
+	for (i = 0; i < name.n; i++)
+		low[i] = (char)(name.p[i] >= 'A' && name.p[i] <= 'Z' ?
+				name.p[i] - 'A' + 'a' : name.p[i]);
+	lua_pushlstring(L, low, name.n);
+	lua_pushlstring(L, value.p, value.n);
+	lua_rawset(L, -3);
+}
+
+/* core.http_request(head) -> method, path, headers | nil: a request head
+ * (a "request" event's) read by the transport's own parser: the path
+ * without its query or fragment, the header names lowercased. */
+static int
+http_request(lua_State *L)
+{
+	size_t len, n = 0;
+	const char *head = luaL_checklstring(L, 1, &len);
+	xrt_http_req r;
+
+	lua_newtable(L);
+	if (xrt_http_parse_fields(head, len, &r, set_field, L))
+		return 0;
+	while (n < r.path.n && r.path.p[n] != '?' && r.path.p[n] != '#')
+		n++;
+	lua_pushlstring(L, r.method.p, r.method.n);
+	lua_pushlstring(L, r.path.p, n);
+	lua_pushvalue(L, -3);
+	return 3;
+}
+
 static const luaL_Reg server_methods[] = {
 	{ "port", server_port },
 	{ "send", server_send },
@@ -426,4 +466,6 @@ xrt_open_server(lua_State *L)
 	lua_pop(L, 1);
 	lua_pushcfunction(L, server_new);
 	lua_setfield(L, -2, "server");
+	lua_pushcfunction(L, http_request);
+	lua_setfield(L, -2, "http_request");
 }

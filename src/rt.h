@@ -132,6 +132,11 @@ typedef struct xrt_http_req {
 size_t xrt_http_head_len(const char *p, size_t len);
 /* 0 on success, -1 when the head is malformed. */
 int xrt_http_parse(const char *head, size_t len, xrt_http_req *r);
+/* The same, calling field(ud, name, value) for every header field in
+ * order (value without its surrounding blanks; name as sent). */
+typedef void (*xrt_http_field_cb)(void *ud, xrt_span name, xrt_span value);
+int xrt_http_parse_fields(const char *head, size_t len, xrt_http_req *r,
+			  xrt_http_field_cb field, void *ud);
 int xrt_span_has_token(xrt_span s, const char *token);
 /* The status of an HTTP response head ("HTTP/1.x NNN reason", up to the
  * blank line that ends the head): 100-999, 0 while the head is not

@@ -2,6 +2,7 @@
 -- this is), POST /event (Xano's "Realtime Event", behind the admin key)
 -- and the console's pages.  The server's methods.
 
+local core = require "xano.realtime.core"
 local rawjson = require "xano.realtime.server.rawjson"
 local config = require "xano.realtime.server.config"
 
@@ -9,21 +10,9 @@ local json = rawjson.json
 local null = json.null
 local object_members = rawjson.object_members
 local is_integer = config.is_integer
+local http_request = core.http_request
 
 local Server = {}
-
-local function strip_query(path)
-  return (path:gsub("[?#].*$", ""))
-end
-
-local function parse_head(head)
-  local method, target = head:match("^(%S+) (%S+)")
-  local headers = {}
-  for name, value in head:gmatch("\r\n([^:\r\n]+):[ \t]*([^\r\n]*)") do
-    headers[name:lower()] = value:gsub("[ \t]+$", "")
-  end
-  return method, strip_query(target or ""), headers
-end
 
 local function json_reply(status, t)
   return status, json.encode(t), "application/json"
@@ -71,8 +60,11 @@ end
 local ROOT_TEXT = "xano-realtime-server: a local Xano Realtime (v1) server.\n" ..
   "WebSocket: /rt/<canonical>; server events: POST /event\n"
 
+-- head: the request head, read by the transport's parser (the one that
+-- checked it before handing it up)
 function Server:route(head, body)
-  local method, path, headers = parse_head(head)
+  local method, path, headers = http_request(head)
+  if not method then return 400, "malformed request\n" end
   if path == "/" then
     if method ~= "GET" and method ~= "HEAD" then return 405, "method not allowed\n" end
     return 200, ROOT_TEXT
