@@ -377,11 +377,7 @@ server_stats(lua_State *L)
 	uint64_t in, out;
 	size_t socks;
 
-	pthread_mutex_lock(&s->ep.loop->mu);
-	in = s->frames_in;
-	out = s->frames_out;
-	socks = s->mapcount;
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_server_stats(s, &in, &out, &socks);
 	lua_createtable(L, 0, 3);
 	lua_pushinteger(L, (lua_Integer)in);
 	lua_setfield(L, -2, "frames_in");

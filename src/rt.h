@@ -496,6 +496,8 @@ int xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n,
 		    int opcode, const void *data, size_t len);
 int xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in,
 		      uint64_t *out);
+void xrt_server_stats(xrt_server *s, uint64_t *in, uint64_t *out,
+		      size_t *socks);
 void xrt_server_command(xrt_server *s, xrt_item *cmd);	/* service thread */
 void xrt_server_destroy(xrt_server *s);
 int xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,

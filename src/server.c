@@ -258,6 +258,17 @@ xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in, uint64_t *out)
 	return r;
 }
 
+/* The server's counts: data frames taken in and sent, sockets open. */
+void
+xrt_server_stats(xrt_server *s, uint64_t *in, uint64_t *out, size_t *socks)
+{
+	pthread_mutex_lock(&s->ep.loop->mu);
+	*in = s->frames_in;
+	*out = s->frames_out;
+	*socks = s->mapcount;
+	pthread_mutex_unlock(&s->ep.loop->mu);
+}
+
 /* -------------------------------------------------------- service thread */
 
 static xrt_server *
