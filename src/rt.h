@@ -118,6 +118,14 @@ int xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
 /* Writes an unmasked FIN frame header for len payload bytes; returns its
  * length (2, 4 or 10). */
 unsigned xrt_ws_header(unsigned char *dst, int opcode, size_t len);
+/* The same with the mask bit set and the 4-byte key after it (a client's
+ * frame); returns its length (6, 8 or 14). */
+#define XRT_WS_MAX_HEADER 14
+unsigned xrt_ws_header_masked(unsigned char *dst, int opcode, size_t len,
+			      const unsigned char key[4]);
+/* dst[i] = src[i] ^ key[i % 4] for a masked payload; dst may be src. */
+void xrt_ws_mask(unsigned char *dst, const unsigned char *src, size_t len,
+		 const unsigned char key[4]);
 int xrt_utf8_valid(const unsigned char *s, size_t len);
 
 typedef struct xrt_span { const char *p; size_t n; } xrt_span;

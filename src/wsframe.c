@@ -223,6 +223,40 @@ xrt_ws_header(unsigned char *dst, int opcode, size_t len)
 	return 10;
 }
 
+/* A client's frame header: the server's, with the mask bit and the key. */
+unsigned
+xrt_ws_header_masked(unsigned char *dst, int opcode, size_t len,
+		     const unsigned char key[4])
+{
+	unsigned h = xrt_ws_header(dst, opcode, len);
+
+	dst[1] |= 0x80;
+	memcpy(dst + h, key, 4);
+	return h + 4;
+}
+
+/* RFC 6455 5.3, eight bytes at a time where it can. */
+void
+xrt_ws_mask(unsigned char *dst, const unsigned char *src, size_t len,
+	    const unsigned char key[4])
+{
+	unsigned char k8[8] = { key[0], key[1], key[2], key[3],
+				key[0], key[1], key[2], key[3] };
+	uint64_t m;
+	size_t i;
+
+	memcpy(&m, k8, 8);
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, src + i, 8);
+		w ^= m;
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < len; i++)
+		dst[i] = src[i] ^ key[i & 3];
+}
+
 /* Well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, <= U+10FFFF. */
 int
 xrt_utf8_valid(const unsigned char *s, size_t len)
