@@ -9,7 +9,7 @@
  * through xrt_server_send(), which frames a payload once and queues the
  * same buffer on every recipient.
  */
-#include "rt.h"
+#include "server_sock.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -21,37 +21,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-enum {
-	PH_HEAD = 0,		/* reading the request head */
-	PH_BODY,		/* reading a request body */
-	PH_WAIT,		/* Lua decides: upgrade or response */
-	PH_WS,			/* WebSocket open */
-	PH_CLOSING,		/* our close frame sent, waiting for the reply */
-	PH_DONE			/* last bytes queued, close after writing */
-};
-
-struct xrt_sock {
-	uint64_t id;
-	struct lws *wsi;
-	xrt_server *srv;
-	xrt_sock *hnext;
-	int phase;
-	int known;		/* Lua heard of it */
-	int upgrade;		/* PH_WAIT for an upgrade, not a request */
-	int dirty, overflow, paused;	/* under mu */
-	int close_wanted;		/* under mu: our close code, after the data */
-	char close_reason[124];
-	int close_code;
-	xrt_buf *head;		/* request head and body, or early frames */
-	size_t headlen, body_need;
-	xrt_wsparser ws;
-	xrt_fifo out;		/* under mu: data frames from Lua */
-	xrt_fifo ctl;		/* service: responses and control frames */
-	int64_t last_rx;
-	int ping_out;
-	uint64_t frames_in, frames_out;	/* under mu: data frames, for the console */
-};
 
 static const struct lws_protocols server_protocols[] = {
 	{ "xano-realtime-server", xrt_server_callback, sizeof(xrt_sock), 0,
@@ -291,8 +260,8 @@ queue_ctl(xrt_sock *k, xrt_buf *b, int close_after)
 	lws_callback_on_writable(k->wsi);
 }
 
-static void
-queue_frame(xrt_sock *k, int opcode, const void *p, size_t len, int close_after)
+void
+xrt_sock_queue_frame(xrt_sock *k, int opcode, const void *p, size_t len, int close_after)
 {
 	xrt_buf *b = xrt_buf_from(p, len);
 	unsigned char hdr[14];
@@ -331,7 +300,7 @@ write_close(xrt_sock *k, int code, const char *reason, int close_after)
 	k->close_code = code;
 	/* 1005 ("no status") is never sent: it means a close frame with no
 	 * payload at all */
-	queue_frame(k, XRT_WS_CLOSE, p, code == 1005 ? 0 : rl + 2, close_after);
+	xrt_sock_queue_frame(k, XRT_WS_CLOSE, p, code == 1005 ? 0 : rl + 2, close_after);
 	if (!close_after) {
 		set_phase(k, PH_CLOSING);
 		lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
@@ -342,8 +311,8 @@ write_close(xrt_sock *k, int code, const char *reason, int close_after)
 
 /* Our close: the frames already queued go first, nothing is queued
  * after.  The caller holds mu. */
-static void
-queue_close_locked(xrt_sock *k, int code, const char *reason)
+void
+xrt_sock_close_locked(xrt_sock *k, int code, const char *reason)
 {
 	if (!k->close_wanted) {
 		k->close_wanted = code;
@@ -353,11 +322,11 @@ queue_close_locked(xrt_sock *k, int code, const char *reason)
 	lws_callback_on_writable(k->wsi);
 }
 
-static void
-queue_close(xrt_sock *k, int code, const char *reason)
+void
+xrt_sock_close(xrt_sock *k, int code, const char *reason)
 {
 	pthread_mutex_lock(&k->srv->ep.loop->mu);
-	queue_close_locked(k, code, reason);
+	xrt_sock_close_locked(k, code, reason);
 	pthread_mutex_unlock(&k->srv->ep.loop->mu);
 }
 
@@ -383,8 +352,8 @@ status_text(int status)
 
 /* ctype may carry more header lines after the type ("text/html\r\n
  * Set-Cookie: ..."): lua_server.c checks them. */
-static void
-respond(xrt_sock *k, int status, const char *ctype, const void *body,
+void
+xrt_sock_respond(xrt_sock *k, int status, const char *ctype, const void *body,
 	size_t len)
 {
 	char head[160];
@@ -412,7 +381,7 @@ respond(xrt_sock *k, int status, const char *ctype, const void *body,
 static void
 respond_text(xrt_sock *k, int status, const char *text)
 {
-	respond(k, status, NULL, text, strlen(text));
+	xrt_sock_respond(k, status, NULL, text, strlen(text));
 }
 
 /* A complete message from the client. */
@@ -448,7 +417,7 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 		return 0;
 	case XRT_WS_PING:
 		if (k->phase == PH_WS)
-			queue_frame(k, XRT_WS_PONG, ctl, len, 0);
+			xrt_sock_queue_frame(k, XRT_WS_PONG, ctl, len, 0);
 		return 0;
 	case XRT_WS_PONG:
 		return 0;
@@ -458,9 +427,9 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 		k->close_code = len >= 2 ? (ctl[0] << 8) | ctl[1] : 1005;
 		/* echo the code, then close */
 		if (len >= 2)
-			queue_frame(k, XRT_WS_CLOSE, ctl, 2, 1);
+			xrt_sock_queue_frame(k, XRT_WS_CLOSE, ctl, 2, 1);
 		else
-			queue_frame(k, XRT_WS_CLOSE, NULL, 0, 1);
+			xrt_sock_queue_frame(k, XRT_WS_CLOSE, NULL, 0, 1);
 		set_phase(k, PH_DONE);
 		return 1;
 	}
@@ -475,7 +444,7 @@ feed_ws(xrt_sock *k, const unsigned char *in, size_t len)
 	if (r == -1)
 		lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	else if (r >= 1000 && k->phase == PH_WS)
-		queue_close(k, r, r == 1009 ? "message too big" :
+		xrt_sock_close(k, r, r == 1009 ? "message too big" :
 			    r == 1007 ? "invalid UTF-8" : "protocol error");
 }
 
@@ -499,7 +468,7 @@ request_ready(xrt_sock *k, const xrt_http_req *r)
 		}
 		if (r->ws_version.n != 2 || memcmp(r->ws_version.p, "13", 2)) {
 			xrt_buf_unref(head);
-			respond(k, 426, NULL, "websocket version 13 only\n", 26);
+			xrt_sock_respond(k, 426, NULL, "websocket version 13 only\n", 26);
 			return;
 		}
 		path = xrt_buf_from(r->path.p, r->path.n);
@@ -520,8 +489,8 @@ request_ready(xrt_sock *k, const xrt_http_req *r)
 				  k->head->len - k->headlen), head);
 }
 
-static void
-on_rx(xrt_sock *k, const unsigned char *in, size_t len)
+void
+xrt_sock_rx(xrt_sock *k, const unsigned char *in, size_t len)
 {
 	xrt_server *s = k->srv;
 	xrt_http_req r;
@@ -590,8 +559,8 @@ on_rx(xrt_sock *k, const unsigned char *in, size_t len)
 	}
 }
 
-static void
-accept_upgrade(xrt_sock *k, xrt_buf *proto)
+void
+xrt_sock_accept(xrt_sock *k, xrt_buf *proto)
 {
 	xrt_http_req r;
 	char accept[XRT_WS_ACCEPT_LEN];
@@ -643,8 +612,8 @@ frame_bytes(const xrt_buf *b)
 	return b->len + b->hlen;
 }
 
-static int
-on_writable(xrt_sock *k)
+int
+xrt_sock_writable(xrt_sock *k)
 {
 	xrt_fifo batch = { NULL, NULL, 0, 0 };
 	xrt_item *it;
@@ -817,7 +786,7 @@ ping_fire(lws_sorted_usec_list_t *sul)
 					LWS_TO_KILL_ASYNC);
 		else if (now - k->last_rx >= s->ping_interval_us && !k->ping_out) {
 			k->ping_out = 1;
-			queue_frame(k, XRT_WS_PING, NULL, 0, 0);
+			xrt_sock_queue_frame(k, XRT_WS_PING, NULL, 0, 0);
 		}
 	}
 	pthread_mutex_unlock(&s->ep.loop->mu);
@@ -842,7 +811,7 @@ begin_close(xrt_server *s)
 	s->closing = 1;
 	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k)) {
 		if (k->phase == PH_WS)
-			queue_close_locked(k, 1001, "server shutting down");
+			xrt_sock_close_locked(k, 1001, "server shutting down");
 		else if (k->phase != PH_CLOSING && k->phase != PH_DONE)
 			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);
@@ -1017,18 +986,18 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 		do_listen(s);
 		break;
 	case XCMD_ACCEPT:
-		accept_upgrade(k, cmd->buf);
+		xrt_sock_accept(k, cmd->buf);
 		break;
 	case XCMD_RESPOND:
 		if (k->phase == PH_WAIT)
-			respond(k, (int)cmd->b,
+			xrt_sock_respond(k, (int)cmd->b,
 				cmd->buf2 ? (const char *)xrt_buf_data(cmd->buf2) : NULL,
 				cmd->buf ? xrt_buf_data(cmd->buf) : NULL,
 				cmd->buf ? cmd->buf->len : 0);
 		break;
 	case XCMD_SOCK_CLOSE:
 		if (k->phase == PH_WS)
-			queue_close(k, (int)cmd->b, cmd->buf ?
+			xrt_sock_close(k, (int)cmd->b, cmd->buf ?
 				    (const char *)xrt_buf_data(cmd->buf) : NULL);
 		else if (k->phase != PH_CLOSING && k->phase != PH_DONE)
 			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
@@ -1104,13 +1073,13 @@ xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return -1;
 		if (k->phase == PH_WAIT && !k->upgrade)
 			break;
-		on_rx(k, in, len);
+		xrt_sock_rx(k, in, len);
 		break;
 
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		if (!k || !k->srv)
 			return -1;
-		return on_writable(k);
+		return xrt_sock_writable(k);
 
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		/* One certificate per server.  lws's SNI callback would pick
