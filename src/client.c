@@ -109,7 +109,7 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 	c->send_limit = o->send_limit;
 	c->max_frame = o->max_frame;
 	xrt_client_set_policy(c, xrt_reconnect_codes, xrt_nreconnect_codes);
-	if (xrt_ep_init(&c->ep, loop, XRT_CLIENT, o->in_limit) < 0) {
+	if (xrt_ep_init(&c->ep, loop, &xrt_client_ops, o->in_limit) < 0) {
 		xrt_client_destroy(c);
 		return NULL;
 	}
@@ -1390,7 +1390,11 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			 * and end the attempt when the answer comes */
 			lws_set_opaque_user_data(wsi, NULL);
 			c->wsi = NULL;
-			if (!c->in_connect && !xrt_proxy_ask(c))
+			if (!c->in_connect &&
+			    (c->proxy_asking = xrt_proxy_ask(c->ep.loop, c->host,
+							     c->port, c->proxy_addr,
+							     c->proxy_port,
+							     c->proxy_auth)))
 				break;
 			c->wsi = wsi;
 			lws_set_opaque_user_data(wsi, c);

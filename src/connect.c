@@ -23,7 +23,7 @@
  * address is described as refused or unreachable, and one still trying
  * when connect_timeout ends as "no answer".
  */
-#include "rt.h"
+#include "client_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -105,7 +105,7 @@ failed(xrt_client *c, int i, const char *what)
 		 "refused or unreachable" : what);
 	/* a failure starts the next address at once (RFC 8305 section 5) */
 	if (r->next < r->n) {
-		lws_sul_schedule(c->ep.loop->ctx, 0, &r->sul_next, next_fire, 1);
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &r->sul_next, next_fire, 1);
 		return;
 	}
 	check_lost(c);
@@ -140,7 +140,7 @@ start_next(xrt_client *c)
 	}
 	r->tries[i].wsi = wsi;
 	if (r->next < r->n)
-		lws_sul_schedule(c->ep.loop->ctx, 0, &r->sul_next, next_fire,
+		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &r->sul_next, next_fire,
 				 XRT_ATTEMPT_DELAY_US);
 }
 

@@ -9,7 +9,9 @@
  * (lua_server.c).  No I/O and no libwebsockets state beyond SHA-1 and
  * base64, so the fuzz targets drive every function directly.
  */
-#include "rt.h"
+#include "http.h"
+
+#include <libwebsockets.h>
 
 #include <string.h>
 

@@ -10,8 +10,12 @@
  * Each endpoint, and the loop as a whole, has an eventfd that is readable
  * exactly while events wait for Lua, so a host loop (luv, cqueues, nginx,
  * a game engine) can poll it, and the Lua thread can sleep on it.
+ *
+ * The loop knows no kind of endpoint: it calls the ops table each kind
+ * registered (xrt_kinds, loop.h), and runs the jobs that the transport's
+ * helper threads post (xrt_loop_post).
  */
-#include "rt.h"
+#include "loop_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -37,10 +41,8 @@ struct xrt_ca_vhost {
 	struct lws_vhost *vh;
 };
 
-static const struct lws_protocols client_protocols[] = {
-	{ "xano-realtime", xrt_client_callback, 0, 0, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+/* The item kind of a job (xrt_loop_post); commands for endpoints are > 0. */
+#define LOOP_JOB (-1)
 
 double
 xrt_now(void)
@@ -223,13 +225,7 @@ xrt_loop_fd(xrt_loop *loop)
 
 /* ------------------------------------------------------------ commands */
 
-void
-xrt_loop_wake(xrt_loop *loop)
-{
-	lws_cancel_service(loop->ctx);
-}
-
-/* Lua thread: queue a command for the service thread.  Takes buf/buf2. */
+/* Any thread: queue a command for the service thread.  Takes buf/buf2. */
 void
 xrt_loop_cmd(xrt_loop *loop, int kind, void *ptr, int64_t a, int64_t b,
 	     xrt_buf *buf, xrt_buf *buf2)
@@ -258,6 +254,13 @@ xrt_loop_cmd(xrt_loop *loop, int kind, void *ptr, int64_t a, int64_t b,
 		lws_cancel_service(loop->ctx);
 }
 
+void
+xrt_loop_post(xrt_loop *loop, xrt_job *job, int64_t a, int64_t b,
+	      xrt_buf *buf, xrt_buf *buf2)
+{
+	xrt_loop_cmd(loop, LOOP_JOB, job, a, b, buf, buf2);
+}
+
 static void
 begin_shutdown(xrt_loop *loop)
 {
@@ -268,17 +271,8 @@ begin_shutdown(xrt_loop *loop)
 	 * endpoint may free itself below, so step past it first. */
 	for (ep = loop->eps; ep; ep = next) {
 		next = ep->next;
-		if (ep->service_done)
-			continue;
-		if (ep->type == XRT_CLIENT) {
-			xrt_client_command((xrt_client *)ep, XCMD_RELEASE);
-		} else {
-			xrt_item cmd;
-
-			memset(&cmd, 0, sizeof(cmd));
-			cmd.kind = XCMD_SERVER_CLOSE;
-			xrt_server_command((xrt_server *)ep, &cmd);
-		}
+		if (!ep->service_done)
+			ep->ops->shutdown(ep);
 	}
 }
 
@@ -307,16 +301,15 @@ run_commands(lws_sorted_usec_list_t *sul)
 	pthread_mutex_unlock(&loop->mu);
 
 	while ((it = xrt_fifo_pop(&q))) {
-		xrt_endpoint *ep = it->ptr;
+		if (it->kind == LOOP_JOB) {
+			xrt_job *job = it->ptr;
 
-		if (it->kind == XCMD_RESOLVED)
-			xrt_resolved(loop, it);
-		else if (it->kind == XCMD_PROXY_ANSWER)
-			xrt_proxy_answer(loop, it);
-		else if (ep && ep->type == XRT_CLIENT)
-			xrt_client_command((xrt_client *)ep, it->kind);
-		else if (ep && ep->type == XRT_SERVER)
-			xrt_server_command((xrt_server *)ep, it);
+			job->run(loop, it);
+		} else if (it->ptr) {
+			xrt_endpoint *ep = it->ptr;
+
+			ep->ops->command(ep, it);
+		}
 		xrt_item_free(it);
 	}
 	if (stop == 1 && !loop->shutting) {
@@ -329,7 +322,8 @@ run_commands(lws_sorted_usec_list_t *sul)
 	}
 }
 
-/* Every protocol of every vhost gets the cancel; all of them land here. */
+/* Every protocol of every vhost gets the cancel; the loop's own protocol
+ * (on its vhost) and any kind's that hands it here land here. */
 int
 xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason)
 {
@@ -345,6 +339,21 @@ xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason)
 }
 
 /* --------------------------------------------------------------- vhosts */
+
+static const char ca_vhosts_key;	/* xrt_loop_data: the list */
+
+static void
+free_ca_vhosts(void *data)
+{
+	struct xrt_ca_vhost *v;
+
+	while ((v = data)) {
+		data = v->next;
+		free(v->ca_file);
+		free(v->proxy);
+		free(v);
+	}
+}
 
 static int
 same(const char *a, const char *b)
@@ -362,8 +371,8 @@ xrt_loop_client_vhost(xrt_loop *loop, int tls, const char *ca_file,
 	if (!tls)
 		ca_file = NULL;
 	if (!tls && !proxy)
-		return loop->vh_client;
-	for (v = loop->ca_vhosts; v; v = v->next)
+		return loop->vh;
+	for (v = xrt_loop_data(loop, &ca_vhosts_key); v; v = v->next)
 		if (v->tls == tls && same(v->ca_file, ca_file) &&
 		    same(v->proxy, proxy))
 			return v->vh;
@@ -380,7 +389,7 @@ xrt_loop_client_vhost(xrt_loop *loop, int tls, const char *ca_file,
 	v->tls = tls;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = client_protocols;
+	info.protocols = loop->protocols;
 	info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	info.vhost_name = ca_file ? "client-ca" : tls ? "client-tls" : "client-proxy";
 	info.client_ssl_ca_filepath = v->ca_file;
@@ -396,8 +405,15 @@ xrt_loop_client_vhost(xrt_loop *loop, int tls, const char *ca_file,
 		free(v);
 		return NULL;
 	}
-	v->next = loop->ca_vhosts;
-	loop->ca_vhosts = v;
+	v->next = xrt_loop_data(loop, &ca_vhosts_key);
+	if (xrt_loop_set_data(loop, &ca_vhosts_key, v, free_ca_vhosts)) {
+		/* lws frees the vhost with its context */
+		snprintf(err, errlen, "no room for the vhosts");
+		free(v->ca_file);
+		free(v->proxy);
+		free(v);
+		return NULL;
+	}
 	return v->vh;
 }
 
@@ -408,19 +424,9 @@ shutdown_complete(xrt_loop *loop)
 {
 	xrt_endpoint *ep;
 
-	for (ep = loop->eps; ep; ep = ep->next) {
-		if (ep->service_done)
-			continue;
-		/* a client without a link may be about to connect to send
-		 * what its close left queued (bounded by sul_stop) */
-		if (ep->type == XRT_CLIENT && (((xrt_client *)ep)->wsi ||
-					       ((xrt_client *)ep)->flush_stop))
-			return 0;
-		if (ep->type == XRT_SERVER && (((xrt_server *)ep)->vh ||
-					       ((xrt_server *)ep)->lwsi ||
-					       ((xrt_server *)ep)->nsocks))
-			return 0;
-	}
+	for (ep = loop->eps; ep; ep = ep->next)
+		if (!ep->service_done && ep->ops->busy(ep))
+			return 0;	/* bounded by sul_stop */
 	return 1;
 }
 
@@ -432,8 +438,8 @@ static void *
 service_main(void *arg)
 {
 	xrt_loop *loop = arg;
-	struct xrt_ca_vhost *v;
 	xrt_endpoint *ep, *next;
+	int i;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -457,13 +463,9 @@ service_main(void *arg)
 	lws_context_destroy(loop->ctx);
 	loop->ctx = NULL;
 	xrt_loop_flush(loop);	/* what the closes staged */
-	xrt_dns_free(loop);
-	while ((v = loop->ca_vhosts)) {
-		loop->ca_vhosts = v->next;
-		free(v->ca_file);
-		free(v->proxy);
-		free(v);
-	}
+	for (i = 0; i < XRT_DATA_MAX; i++)
+		if (loop->data[i].key && loop->data[i].release)
+			loop->data[i].release(loop->data[i].data);
 
 	/* the service thread lets go of every endpoint it still held */
 	pthread_mutex_lock(&loop->mu);
@@ -490,8 +492,9 @@ static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t live_once = PTHREAD_ONCE_INIT;
 static xrt_loop *live_loops;
 
-/* Clients the app closed whose close the service thread has not finished;
- * *longest gets the largest drain_timeout among them. */
+/* Endpoints the app closed whose close the service thread has not
+ * finished and the exit waits for (clients); *longest gets the largest
+ * time to wait among them. */
 static int
 closes_pending(int64_t *longest)
 {
@@ -502,14 +505,15 @@ closes_pending(int64_t *longest)
 	pthread_mutex_lock(&live_mu);
 	for (loop = live_loops; loop; loop = loop->next_live) {
 		pthread_mutex_lock(&loop->mu);
-		for (ep = loop->eps; ep; ep = ep->next)
-			if (ep->type == XRT_CLIENT && ep->lua_closed) {
-				int64_t d = ((xrt_client *)ep)->drain_timeout_us;
+		for (ep = loop->eps; ep; ep = ep->next) {
+			int64_t d;
 
-				if (d > *longest)
-					*longest = d;
-				n++;
-			}
+			if (!ep->lua_closed || (d = ep->ops->exit_drain_us(ep)) < 0)
+				continue;
+			if (d > *longest)
+				*longest = d;
+			n++;
+		}
 		pthread_mutex_unlock(&loop->mu);
 	}
 	pthread_mutex_unlock(&live_mu);
@@ -587,6 +591,28 @@ raise_fd_limit(void)
 	}
 }
 
+static int
+loop_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
+{
+	xrt_loop_callback_common(wsi, reason);
+	return 0;
+}
+
+/* The loop's vhost: every kind's protocol (the first is lws's default),
+ * then the loop's own, which takes lws_cancel_service()'s callback. */
+static void
+set_protocols(xrt_loop *loop)
+{
+	int i, n = 0;
+
+	for (i = 0; xrt_kinds[i] && n < XRT_KINDS_MAX; i++)
+		if (xrt_kinds[i]->protocol)
+			loop->protocols[n++] = *xrt_kinds[i]->protocol;
+	loop->protocols[n].name = "xano-realtime-loop";
+	loop->protocols[n].callback = loop_callback;
+}
+
 xrt_loop *
 xrt_loop_new(char *err, size_t errlen)
 {
@@ -621,12 +647,13 @@ xrt_loop_new(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the libwebsockets context");
 		goto fail;
 	}
-	info.protocols = client_protocols;
+	set_protocols(loop);
+	info.protocols = loop->protocols;
 	info.vhost_name = "client";
 	info.options = 0;
 	info.http_proxy_address = "";	/* no proxy unless chosen (see above) */
-	loop->vh_client = lws_create_vhost(loop->ctx, &info);
-	if (!loop->vh_client) {
+	loop->vh = lws_create_vhost(loop->ctx, &info);
+	if (!loop->vh) {
 		snprintf(err, errlen, "cannot create the client vhost");
 		goto fail;
 	}
@@ -692,12 +719,13 @@ xrt_loop_release(xrt_loop *loop)
 /* ------------------------------------------------------------ endpoints */
 
 int
-xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, int type, size_t in_limit)
+xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, const xrt_ep_ops *ops,
+	    size_t in_limit)
 {
 	if (sig_init(&ep->sig) < 0)
 		return -1;
 	ep->loop = loop;
-	ep->type = type;
+	ep->ops = ops;
 	ep->refs = 2;		/* the Lua handle and the service thread */
 	ep->in_limit = in_limit;
 	pthread_mutex_lock(&loop->mu);
@@ -731,10 +759,7 @@ ep_free(xrt_endpoint *ep)
 	xrt_fifo_clear(&ep->batch);
 	xrt_item_free(ep->cur);
 	close(ep->sig.fd);
-	if (ep->type == XRT_CLIENT)
-		xrt_client_destroy((xrt_client *)ep);
-	else
-		xrt_server_destroy((xrt_server *)ep);
+	ep->ops->destroy(ep);
 	xrt_loop_unref(loop);
 }
 
@@ -946,4 +971,120 @@ xrt_ep_next(xrt_endpoint *ep)
 	if (it && !ep->batch.count)
 		take_batch(ep);
 	return it;
+}
+
+/* ------------------------------------------------------------ accessors */
+
+xrt_loop *
+xrt_ep_loop(const xrt_endpoint *ep)
+{
+	return ep->loop;
+}
+
+int
+xrt_ep_lua_closed(const xrt_endpoint *ep)
+{
+	return ep->lua_closed;
+}
+
+int
+xrt_ep_pause_check(xrt_endpoint *ep)
+{
+	if (ep->paused || xrt_ep_backlog(ep) <= ep->in_limit)
+		return 0;
+	ep->paused = 1;
+	return 1;
+}
+
+int
+xrt_ep_paused(const xrt_endpoint *ep)
+{
+	return ep->paused;
+}
+
+size_t
+xrt_ep_in_limit(const xrt_endpoint *ep)
+{
+	return ep->in_limit;
+}
+
+/* The endpoints this thread still holds cannot be freed under us (the
+ * Lua thread may free the others at any time), but one may let go while
+ * told: they are listed first. */
+void
+xrt_loop_each(xrt_loop *loop, void (*fn)(xrt_endpoint *ep, void *ud), void *ud)
+{
+	xrt_endpoint **held, *ep;
+	size_t n, i;
+
+	pthread_mutex_lock(&loop->mu);
+	for (ep = loop->eps, n = 0; ep; ep = ep->next)
+		if (!ep->service_done)
+			n++;
+	held = n ? malloc(n * sizeof(*held)) : NULL;
+	for (ep = loop->eps, n = 0; held && ep; ep = ep->next)
+		if (!ep->service_done)
+			held[n++] = ep;
+	pthread_mutex_unlock(&loop->mu);
+	for (i = 0; i < n; i++)
+		fn(held[i], ud);
+	free(held);
+}
+
+void
+xrt_loop_lock(xrt_loop *loop)
+{
+	pthread_mutex_lock(&loop->mu);
+}
+
+void
+xrt_loop_unlock(xrt_loop *loop)
+{
+	pthread_mutex_unlock(&loop->mu);
+}
+
+struct lws_context *
+xrt_loop_context(const xrt_loop *loop)
+{
+	return loop->ctx;
+}
+
+struct lws_vhost *
+xrt_loop_vhost(const xrt_loop *loop)
+{
+	return loop->vh;
+}
+
+void *
+xrt_loop_data(xrt_loop *loop, const void *key)
+{
+	int i;
+
+	for (i = 0; i < XRT_DATA_MAX; i++)
+		if (loop->data[i].key == key)
+			return loop->data[i].data;
+	return NULL;
+}
+
+int
+xrt_loop_set_data(xrt_loop *loop, const void *key, void *data,
+		  void (*release)(void *data))
+{
+	int i, free_slot = -1;
+
+	for (i = 0; i < XRT_DATA_MAX; i++) {
+		if (loop->data[i].key == key) {
+			loop->data[i].data = data;
+			loop->data[i].release = release;
+			return 0;
+		}
+		if (!loop->data[i].key && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return -1;
+	loop->data[free_slot].key = key;
+	loop->data[free_slot].data = data;
+	loop->data[free_slot].release = release;
+	return 0;
 }

@@ -31,6 +31,15 @@ check_open(lua_State *L)
 	return (xrt_server *)sh->h.ep;
 }
 
+/* The open server as the loop's endpoint (its first member): what the
+ * commands and the event queue take. */
+static xrt_endpoint *
+check_ep(lua_State *L)
+{
+	check_open(L);
+	return check_handle(L)->h.ep;
+}
+
 static void
 release(lua_State *L, server_handle *sh)
 {
@@ -116,13 +125,13 @@ server_close(lua_State *L)
 static int
 server_shutdown(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	double deadline = xrt_now() + luaL_optnumber(L, 2, 5);
 	int done = 0;
 
-	xrt_loop_cmd(s->ep.loop, XCMD_SERVER_CLOSE, s, 0, 0, NULL, NULL);
+	xrt_loop_cmd(ep->loop, XCMD_SERVER_CLOSE, ep, 0, 0, NULL, NULL);
 	while (!done) {
-		xrt_item *it = xrt_ep_next(&s->ep);
+		xrt_item *it = xrt_ep_next(ep);
 		double left;
 
 		if (it) {
@@ -132,7 +141,7 @@ server_shutdown(lua_State *L)
 		left = deadline - xrt_now();
 		if (left <= 0)
 			break;
-		xrt_ep_wait(&s->ep, left);
+		xrt_ep_wait(ep, left);
 	}
 	lua_pushboolean(L, done);
 	return 1;
@@ -222,10 +231,10 @@ opt_buf(lua_State *L, int arg)
 static int
 server_accept(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 
-	xrt_loop_cmd(s->ep.loop, XCMD_ACCEPT, s, id, 0, opt_buf(L, 3), NULL);
+	xrt_loop_cmd(ep->loop, XCMD_ACCEPT, ep, id, 0, opt_buf(L, 3), NULL);
 	return 0;
 }
 
@@ -301,7 +310,7 @@ head_lines(lua_State *L, int ctype_arg, int headers_arg)
 static int
 server_respond(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 	lua_Integer status = luaL_checkinteger(L, 3);
 	xrt_buf *ctype, *body;
@@ -310,7 +319,7 @@ server_respond(lua_State *L)
 	luaL_optstring(L, 4, NULL);
 	ctype = head_lines(L, 5, 6);
 	body = opt_buf(L, 4);
-	xrt_loop_cmd(s->ep.loop, XCMD_RESPOND, s, id, status, body, ctype);
+	xrt_loop_cmd(ep->loop, XCMD_RESPOND, ep, id, status, body, ctype);
 	return 0;
 }
 
@@ -333,13 +342,13 @@ server_counts(lua_State *L)
 static int
 server_close_socket(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 	lua_Integer code = luaL_optinteger(L, 3, 1000);
 
 	luaL_argcheck(L, code >= 1000 && code <= 4999, 3, "close code expected");
 	luaL_optstring(L, 4, NULL);
-	xrt_loop_cmd(s->ep.loop, XCMD_SOCK_CLOSE, s, id, code, opt_buf(L, 4),
+	xrt_loop_cmd(ep->loop, XCMD_SOCK_CLOSE, ep, id, code, opt_buf(L, 4),
 		     NULL);
 	return 0;
 }
@@ -347,8 +356,8 @@ server_close_socket(lua_State *L)
 static int
 server_next(lua_State *L)
 {
-	xrt_server *s = check_open(L);
-	xrt_item *it = xrt_ep_next(&s->ep);
+	xrt_endpoint *ep = check_ep(L);
+	xrt_item *it = xrt_ep_next(ep);
 
 	if (!it)
 		return 0;
@@ -358,15 +367,15 @@ server_next(lua_State *L)
 static int
 server_wait(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 
-	return xrt_lua_wait(L, s->ep.loop, &s->ep, 2);
+	return xrt_lua_wait(L, ep->loop, ep, 2);
 }
 
 static int
 server_fd(lua_State *L)
 {
-	lua_pushinteger(L, xrt_ep_fd(&check_open(L)->ep));
+	lua_pushinteger(L, xrt_ep_fd(check_ep(L)));
 	return 1;
 }
 

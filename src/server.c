@@ -125,7 +125,7 @@ xrt_server_new(xrt_loop *loop, const xrt_server_opts *o)
 	s->max_body = o->max_body;
 	s->ping_interval_us = (int64_t)(o->ping_interval * 1e6);
 	s->next_id = 1;
-	if (xrt_ep_init(&s->ep, loop, XRT_SERVER, o->in_limit) < 0) {
+	if (xrt_ep_init(&s->ep, loop, &xrt_server_ops, o->in_limit) < 0) {
 		xrt_server_destroy(s);
 		return NULL;
 	}
@@ -179,7 +179,7 @@ xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n, int opcode,
 	b->hlen = xrt_ws_header(hdr, opcode, len);
 	memcpy(xrt_buf_data(b) - b->hlen, hdr, b->hlen);
 
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	for (i = 0; i < n; i++) {
 		xrt_sock *k = map_get(s, ids[i]);
 		xrt_item *it;
@@ -201,7 +201,7 @@ xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n, int opcode,
 		mark_dirty(s, k, &wake);
 		took++;
 	}
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_loop_unlock(s->ep.loop);
 	xrt_buf_unref(b);
 	if (wake)
 		xrt_loop_cmd(s->ep.loop, XCMD_WRITE, s, 0, 0, NULL, NULL);
@@ -216,14 +216,14 @@ xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in, uint64_t *out)
 	xrt_sock *k;
 	int r = -1;
 
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	k = map_get(s, id);
 	if (k) {
 		*in = k->frames_in;
 		*out = k->frames_out;
 		r = 0;
 	}
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_loop_unlock(s->ep.loop);
 	return r;
 }
 
@@ -231,11 +231,11 @@ xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in, uint64_t *out)
 void
 xrt_server_stats(xrt_server *s, uint64_t *in, uint64_t *out, size_t *socks)
 {
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	*in = s->frames_in;
 	*out = s->frames_out;
 	*socks = s->mapcount;
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_loop_unlock(s->ep.loop);
 }
 
 /* -------------------------------------------------------- service thread */
@@ -254,10 +254,10 @@ sock_closed(xrt_sock *k)
 	xrt_server *s = k->srv;
 	int code = k->close_code ? k->close_code : 1006;
 
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	map_del(s, k);
 	xrt_fifo_clear(&k->out);
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_loop_unlock(s->ep.loop);
 	xrt_fifo_clear(&k->ctl);
 	xrt_ws_free(&k->ws);
 	xrt_buf_unref(k->head);
@@ -294,7 +294,7 @@ static void
 close_done_check(xrt_server *s)
 {
 	if (s->closing_started && !s->nsocks && !s->lwsi)
-		lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_finish,
+		lws_sul_schedule(xrt_loop_context(s->ep.loop), 0, &s->sul_finish,
 				 close_finish, 1);
 }
 
@@ -305,10 +305,10 @@ close_deadline(lws_sorted_usec_list_t *sul)
 	xrt_sock *k;
 	size_t i;
 
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k))
 		lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_loop_unlock(s->ep.loop);
 }
 
 static void
@@ -319,7 +319,7 @@ ping_fire(lws_sorted_usec_list_t *sul)
 	xrt_sock *k;
 	size_t i;
 
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k)) {
 		if (k->phase != PH_WS || k->paused)
 			continue;
@@ -331,8 +331,8 @@ ping_fire(lws_sorted_usec_list_t *sul)
 			xrt_sock_queue_frame(k, XRT_WS_PING, NULL, 0, 0);
 		}
 	}
-	pthread_mutex_unlock(&s->ep.loop->mu);
-	lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_ping, ping_fire,
+	xrt_loop_unlock(s->ep.loop);
+	lws_sul_schedule(xrt_loop_context(s->ep.loop), 0, &s->sul_ping, ping_fire,
 			 s->ping_interval_us / 2);
 }
 
@@ -349,7 +349,7 @@ begin_close(xrt_server *s)
 	s->closing_started = 1;
 	if (s->lwsi)
 		lws_set_timeout(s->lwsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	s->closing = 1;
 	for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k)) {
 		if (k->phase == PH_WS)
@@ -358,8 +358,8 @@ begin_close(xrt_server *s)
 			lws_set_timeout(k->wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);
 	}
-	pthread_mutex_unlock(&s->ep.loop->mu);
-	lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_close, close_deadline,
+	xrt_loop_unlock(s->ep.loop);
+	lws_sul_schedule(xrt_loop_context(s->ep.loop), 0, &s->sul_close, close_deadline,
 			 2 * LWS_US_PER_SEC);
 	close_done_check(s);
 }
@@ -454,16 +454,16 @@ do_listen(xrt_server *s)
 		info.ssl_cert_filepath = s->cert;
 		info.ssl_private_key_filepath = s->key;
 	}
-	s->vh = lws_create_vhost(s->ep.loop->ctx, &info);
+	s->vh = lws_create_vhost(xrt_loop_context(s->ep.loop), &info);
 	if (!s->vh) {
 		snprintf(msg, sizeof(msg), "cannot serve on %s:%d%s", s->host,
 			 s->want_port, s->cert ? ": bad certificate or key" : "");
 		listen_failed(s, msg);
 		return;
 	}
-	pthread_mutex_lock(&s->ep.loop->mu);
+	xrt_loop_lock(s->ep.loop);
 	fd = open_listener(s, msg, sizeof(msg));
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_loop_unlock(s->ep.loop);
 	if (fd < 0) {
 		listen_failed(s, msg);
 		return;
@@ -478,7 +478,7 @@ do_listen(xrt_server *s)
 		return;
 	}
 	if (s->ping_interval_us > 0)
-		lws_sul_schedule(s->ep.loop->ctx, 0, &s->sul_ping, ping_fire,
+		lws_sul_schedule(xrt_loop_context(s->ep.loop), 0, &s->sul_ping, ping_fire,
 				 s->ping_interval_us / 2);
 	xrt_ep_event(&s->ep, XEV_LISTENING, s->port, 0, NULL, NULL);
 }
@@ -517,9 +517,9 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 
 	if (cmd->kind == XCMD_ACCEPT || cmd->kind == XCMD_RESPOND ||
 	    cmd->kind == XCMD_SOCK_CLOSE) {
-		pthread_mutex_lock(&s->ep.loop->mu);
+		xrt_loop_lock(s->ep.loop);
 		k = map_get(s, (uint64_t)cmd->a);
-		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_loop_unlock(s->ep.loop);
 		if (!k)
 			return;
 	}
@@ -546,7 +546,7 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 					LWS_TO_KILL_ASYNC);
 		break;
 	case XCMD_WRITE: {
-		pthread_mutex_lock(&s->ep.loop->mu);
+		xrt_loop_lock(s->ep.loop);
 		for (i = 0; i < s->ndirty; i++) {
 			xrt_sock *d = map_get(s, s->dirty[i]);
 
@@ -556,17 +556,17 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 			}
 		}
 		s->ndirty = 0;
-		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_loop_unlock(s->ep.loop);
 		break;
 	}
 	case XCMD_RESUME:
-		pthread_mutex_lock(&s->ep.loop->mu);
+		xrt_loop_lock(s->ep.loop);
 		for (k = map_next(s, &i, NULL); k; k = map_next(s, &i, k))
 			if (k->paused) {
 				k->paused = 0;
 				lws_rx_flow_control(k->wsi, 1);
 			}
-		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_loop_unlock(s->ep.loop);
 		break;
 	case XCMD_SERVER_CLOSE:
 		begin_close(s);
@@ -597,13 +597,13 @@ xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		k->wsi = wsi;
 		k->srv = s;
 		k->phase = PH_HEAD;
-		pthread_mutex_lock(&s->ep.loop->mu);
+		xrt_loop_lock(s->ep.loop);
 		k->id = s->next_id++;
 		if (map_put(s, k) < 0) {
-			pthread_mutex_unlock(&s->ep.loop->mu);
+			xrt_loop_unlock(s->ep.loop);
 			return -1;
 		}
-		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_loop_unlock(s->ep.loop);
 		s->nsocks++;
 		k->last_rx = lws_now_usecs();
 		/* a client that never finishes its request is dropped */

@@ -42,9 +42,9 @@ xrt_sock_queue_frame(xrt_sock *k, int opcode, const void *p, size_t len, int clo
 static void
 set_phase(xrt_sock *k, int phase)
 {
-	pthread_mutex_lock(&k->srv->ep.loop->mu);
+	xrt_loop_lock(k->srv->ep.loop);
 	k->phase = phase;
-	pthread_mutex_unlock(&k->srv->ep.loop->mu);
+	xrt_loop_unlock(k->srv->ep.loop);
 }
 
 /* The close frame itself: after an echo we close once it is written,
@@ -89,9 +89,9 @@ xrt_sock_close_locked(xrt_sock *k, int code, const char *reason)
 void
 xrt_sock_close(xrt_sock *k, int code, const char *reason)
 {
-	pthread_mutex_lock(&k->srv->ep.loop->mu);
+	xrt_loop_lock(k->srv->ep.loop);
 	xrt_sock_close_locked(k, code, reason);
-	pthread_mutex_unlock(&k->srv->ep.loop->mu);
+	xrt_loop_unlock(k->srv->ep.loop);
 }
 
 static const char *
@@ -167,14 +167,13 @@ on_message(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
 			return 0;
 		}
 		xrt_ep_rx_event(&s->ep, XEV_FRAME, (int64_t)k->id, opcode, msg, NULL);
-		pthread_mutex_lock(&s->ep.loop->mu);
+		xrt_loop_lock(s->ep.loop);
 		s->frames_in++;
 		k->frames_in++;
-		if (!s->ep.paused && xrt_ep_backlog(&s->ep) > s->ep.in_limit)
-			s->ep.paused = 1;
-		if (s->ep.paused && !k->paused)
+		xrt_ep_pause_check(&s->ep);
+		if (xrt_ep_paused(&s->ep) && !k->paused)
 			pause = k->paused = 1;
-		pthread_mutex_unlock(&s->ep.loop->mu);
+		xrt_loop_unlock(s->ep.loop);
 		xrt_ep_staged_check(&s->ep);
 		if (pause)
 			lws_rx_flow_control(k->wsi, 0);
@@ -351,9 +350,9 @@ xrt_sock_accept(xrt_sock *k, xrt_buf *proto)
 	}
 	queue_ctl(k, b, 0);
 	xrt_ws_init(&k->ws, k->srv->max_frame);
-	pthread_mutex_lock(&k->srv->ep.loop->mu);
+	xrt_loop_lock(k->srv->ep.loop);
 	k->phase = PH_WS;
-	pthread_mutex_unlock(&k->srv->ep.loop->mu);
+	xrt_loop_unlock(k->srv->ep.loop);
 	k->last_rx = lws_now_usecs();
 	lws_set_timeout(k->wsi, NO_PENDING_TIMEOUT, 0);
 	early = k->head->len - k->headlen;
@@ -387,7 +386,7 @@ xrt_sock_writable(xrt_sock *k)
 	if (k->phase == PH_DONE && !k->ctl.count && !lws_partial_buffered(k->wsi))
 		return -1;
 	it = xrt_fifo_pop(&k->ctl);
-	pthread_mutex_lock(&k->srv->ep.loop->mu);
+	xrt_loop_lock(k->srv->ep.loop);
 	overflow = k->overflow;
 	if (overflow) {
 		/* a consumer this slow gets its close at once */
@@ -414,7 +413,7 @@ xrt_sock_writable(xrt_sock *k)
 	close_now = !it && k->phase == PH_WS && k->close_wanted && !k->out.count;
 	/* a close waiting behind the data needs one more turn */
 	more = k->ctl.count || (k->phase == PH_WS && (k->out.count || k->close_wanted));
-	pthread_mutex_unlock(&k->srv->ep.loop->mu);
+	xrt_loop_unlock(k->srv->ep.loop);
 	if (close_now) {
 		write_close(k, k->close_wanted, k->close_reason, 0);
 		it = xrt_fifo_pop(&k->ctl);
@@ -429,10 +428,10 @@ xrt_sock_writable(xrt_sock *k)
 		if (!k->srv->tx && !(k->srv->tx = malloc(LWS_PRE + XRT_SERVER_TX))) {
 			/* no room to gather: the others wait for the next
 			 * turns, in their order, and this one goes alone */
-			pthread_mutex_lock(&k->srv->ep.loop->mu);
+			xrt_loop_lock(k->srv->ep.loop);
 			xrt_fifo_append(&batch, &k->out);
 			k->out = batch;
-			pthread_mutex_unlock(&k->srv->ep.loop->mu);
+			xrt_loop_unlock(k->srv->ep.loop);
 			more = 1;
 		} else {
 			p = k->srv->tx + LWS_PRE;

@@ -7,7 +7,8 @@
 #ifndef XRT_SERVER_SOCK_H
 #define XRT_SERVER_SOCK_H
 
-#include "rt.h"
+#include "http.h"
+#include "server_internal.h"
 
 enum {
 	PH_HEAD = 0,		/* reading the request head */

@@ -7,7 +7,7 @@
  * it parses what clients send here.  No I/O and no libwebsockets state, so
  * the fuzz target can drive every function directly.
  */
-#include "rt.h"
+#include "wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>
