@@ -58,4 +58,9 @@ void xrt_sock_accept(xrt_sock *k, xrt_buf *proto);
 void xrt_sock_rx(xrt_sock *k, const unsigned char *in, size_t len);
 int xrt_sock_writable(xrt_sock *k);
 
+/* server_listen.c, service thread: the listening socket's fd (the port it
+ * got in s->port), or -1 and why in msg; the connections waiting on it. */
+int xrt_server_open_listener(xrt_server *s, char *msg, size_t msglen);
+void xrt_server_accept_pending(xrt_server *s);
+
 #endif
