@@ -44,7 +44,7 @@ build = {
     ["xano.realtime.core"] = {
       sources = {
         "src/client.c", "src/connect.c", "src/loop.c", "src/lua_client.c",
-        "src/lua_core.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c", "src/kinds.c", "src/client_ops.c", "src/server_ops.c",
+        "src/lua_core.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c", "src/kinds.c", "src/client_ops.c",
         "src/queue.c", "src/resolve.c", "src/server.c", "src/wsframe.c",
         "src/http.c", "src/server_sock.c", "src/server_listen.c",
       },

@@ -16,8 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			   void *user, void *in, size_t len);
+static void server_free(xrt_server *s);
+
 static const struct lws_protocols server_protocols[] = {
-	{ "xano-realtime-server", xrt_server_callback, sizeof(xrt_sock), 0,
+	{ "xano-realtime-server", server_callback, sizeof(xrt_sock), 0,
 	  0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
@@ -109,7 +113,7 @@ xrt_server_new(xrt_loop *loop, const xrt_server_opts *o)
 	s->cert = o->cert ? strdup(o->cert) : NULL;
 	s->key = o->key ? strdup(o->key) : NULL;
 	if (!s->host || (o->cert && !s->cert) || (o->key && !s->key)) {
-		xrt_server_destroy(s);
+		server_free(s);
 		return NULL;
 	}
 	s->want_port = o->port;
@@ -120,14 +124,14 @@ xrt_server_new(xrt_loop *loop, const xrt_server_opts *o)
 	s->ping_interval_us = (int64_t)(o->ping_interval * 1e6);
 	s->next_id = 1;
 	if (xrt_ep_init(&s->ep, loop, &xrt_server_ops, o->in_limit) < 0) {
-		xrt_server_destroy(s);
+		server_free(s);
 		return NULL;
 	}
 	return s;
 }
 
-void
-xrt_server_destroy(xrt_server *s)
+static void
+server_free(xrt_server *s)
 {
 	free(s->map);
 	free(s->dirty);
@@ -415,9 +419,10 @@ do_listen(xrt_server *s)
 }
 
 
-void
-xrt_server_command(xrt_server *s, xrt_item *cmd)
+static void
+server_command(xrt_endpoint *ep, xrt_item *cmd)
 {
+	xrt_server *s = (xrt_server *)ep;
 	xrt_sock *k = NULL;
 	size_t i;
 
@@ -484,9 +489,9 @@ xrt_server_command(xrt_server *s, xrt_item *cmd)
 	}
 }
 
-int
-xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
-		    void *user, void *in, size_t len)
+static int
+server_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		void *user, void *in, size_t len)
 {
 	xrt_sock *k = user;
 	xrt_server *s;
@@ -566,3 +571,41 @@ xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------- for the loop */
+
+static void
+server_shutdown(xrt_endpoint *ep)
+{
+	begin_close((xrt_server *)ep);
+}
+
+/* the listener or a connection still open */
+static int
+server_busy(const xrt_endpoint *ep)
+{
+	const xrt_server *s = (const xrt_server *)ep;
+
+	return s->vh || s->lwsi || s->nsocks;
+}
+
+/* the process's exit does not wait for a server */
+static int64_t
+server_exit_drain_us(const xrt_endpoint *ep)
+{
+	(void)ep;
+	return -1;
+}
+
+static void
+server_destroy(xrt_endpoint *ep)
+{
+	server_free((xrt_server *)ep);
+}
+
+/* Its connections live on the vhost each server makes (do_listen), so it
+ * adds no protocol to the loop's; nor does it resolve or ask proxies. */
+const xrt_ep_ops xrt_server_ops = {
+	"server", NULL, server_command, server_shutdown, server_busy,
+	server_exit_drain_us, server_destroy, NULL, NULL
+};
