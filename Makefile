@@ -89,7 +89,7 @@ build_for = $(MAKE) --no-print-directory LUA=$(1) LUA_TAG=$(2) LUA_VERSION=$(3) 
 
 all: $(MOD)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/*.def)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $(SANFLAGS) -fPIC -fvisibility=hidden \
 	  $(LUA_CFLAGS) $(LWS_CFLAGS) -c $< -o $@
@@ -284,7 +284,7 @@ valgrind:
 	@$(MAKE) --no-print-directory LUA=lua5.4 all
 	$(VALGRIND) lua5.4 spec/support/lifecycle.lua build/5.4
 
-$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/http.c src/queue.c src/rt.h
+$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/http.c src/queue.c src/rt.h src/events.h src/events.def
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(LWS_CFLAGS) $< src/wsframe.c src/http.c src/queue.c -o $@ $(LWS_LIBS)
 

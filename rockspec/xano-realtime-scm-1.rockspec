@@ -44,7 +44,7 @@ build = {
     ["xano.realtime.core"] = {
       sources = {
         "src/client.c", "src/connect.c", "src/loop.c", "src/lua_client.c",
-        "src/lua_core.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c", "src/kinds.c", "src/client_ops.c",
+        "src/lua_core.c", "src/lua_events.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c", "src/kinds.c", "src/client_ops.c",
         "src/queue.c", "src/resolve.c", "src/server.c", "src/wsframe.c",
         "src/http.c", "src/server_sock.c", "src/server_listen.c",
       },
@@ -57,6 +57,7 @@ build = {
     ["xano.realtime.advice"] = "lua/xano/realtime/advice.lua",
     ["xano.realtime.channel"] = "lua/xano/realtime/channel.lua",
     ["xano.realtime.compat"] = "lua/xano/realtime/compat.lua",
+    ["xano.realtime.events"] = "lua/xano/realtime/events.lua",
     ["xano.realtime.handlers"] = "lua/xano/realtime/handlers.lua",
     ["xano.realtime.history"] = "lua/xano/realtime/history.lua",
     ["xano.realtime.json"] = "lua/xano/realtime/json.lua",

@@ -1,32 +1,45 @@
 /*
- * events.h - what the service thread tells Lua: the event kinds an
- * endpoint queues (xrt_ep_event) and the error kinds of XEV_ERROR.
+ * events.h - the kinds of event the service thread hands to Lua and the
+ * error kinds they carry, built from events.def (which also says what
+ * each event carries and how Lua receives it: lua_events.c).
  */
 #ifndef XRT_EVENTS_H
 #define XRT_EVENTS_H
 
-/* Events, service thread -> Lua */
+/* Events, service thread -> Lua: XEV_<ID>, from 1 */
 enum {
-	XEV_CONNECTED = 1,	/* client: link up */
-	XEV_CLOSED,		/* client: an attempt or a link ended: a=code, b=was open, buf=reason */
-	XEV_RETRY,		/* client: next attempt in a ms */
-	XEV_STOPPED,		/* endpoint finished a voluntary close */
-	XEV_FRAME,		/* a text frame: buf; server: a=socket id, b=opcode */
-	XEV_ERROR,		/* a=error kind, buf=message, buf2=related data */
-	XEV_LISTENING,		/* server: a=port */
-	XEV_UPGRADE,		/* server: a=socket id, buf=path, buf2=subprotocol header */
-	XEV_REQUEST,		/* server: a=socket id, buf=body, buf2=request head */
-	XEV_GONE,		/* server: a=socket id, b=close code */
-	XEV_LOCAL		/* Lua posted work for itself (makes the fd readable) */
+	XEV_NONE_,
+#define XRT_KIND(ID, name) XEV_##ID,
+#define XRT_ERROR(ID, name)
+#define XRT_EVENT(SIDE, ID)
+#define XRT_FIELD(slot, name, type)
+#include "events.def"
+#undef XRT_KIND
+#undef XRT_ERROR
+#undef XRT_EVENT
+#undef XRT_FIELD
+	XEV_COUNT
 };
 
-/* Error kinds carried by XEV_ERROR */
+/* Error kinds carried by XEV_ERROR: XERR_<ID>, from 1 */
 enum {
-	XERR_FRAME_TOO_BIG = 1,	/* inbound frame above max_frame, discarded */
-	XERR_BINARY,		/* inbound binary frame, discarded */
-	XERR_UTF8,		/* inbound text frame not UTF-8, discarded */
-	XERR_PAUSED,		/* inbound limit reached, reading paused */
-	XERR_LISTEN		/* server could not listen */
+	XERR_NONE_,
+#define XRT_KIND(ID, name)
+#define XRT_ERROR(ID, name) XERR_##ID,
+#define XRT_EVENT(SIDE, ID)
+#define XRT_FIELD(slot, name, type)
+#include "events.def"
+#undef XRT_KIND
+#undef XRT_ERROR
+#undef XRT_EVENT
+#undef XRT_FIELD
+	XERR_COUNT
 };
+
+/* The sides that receive events, each with its own fields per kind. */
+enum { XRT_SIDE_CLIENT, XRT_SIDE_SERVER, XRT_SIDES };
+
+/* The most fields an event carries: what Lua passes on to a handler. */
+#define XRT_MAX_FIELDS 3
 
 #endif

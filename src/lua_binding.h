@@ -35,7 +35,8 @@ int xrt_opt_bool(lua_State *L, int t, const char *k, int def);
 xrt_loop_handle *xrt_lua_loop(lua_State *L);
 void xrt_lua_ep_opened(lua_State *L, xrt_ep_handle *h);
 void xrt_lua_ep_closed(lua_State *L, xrt_ep_handle *h);
-int xrt_lua_push_event(lua_State *L, xrt_item *it);
+/* the event as side receives it: its name, then its fields (lua_events.c) */
+int xrt_lua_push_event(lua_State *L, int side, const xrt_item *it);
 /* wait([timeout]) for an endpoint (ep) or, ep NULL, any of the loop */
 int xrt_lua_wait(lua_State *L, xrt_loop *loop, xrt_endpoint *ep, int arg);
 
@@ -43,5 +44,6 @@ void xrt_open_client(lua_State *L);
 void xrt_open_server(lua_State *L);
 void xrt_open_json(lua_State *L);
 void xrt_open_members(lua_State *L);
+void xrt_open_events(lua_State *L);
 
 #endif

@@ -319,7 +319,7 @@ client_next(lua_State *L)
 
 	if (!it)
 		return 0;
-	return xrt_lua_push_event(L, it);
+	return xrt_lua_push_event(L, XRT_SIDE_CLIENT, it);
 }
 
 /* post(): queue a "local" event, so that fd() turns readable and the next

@@ -175,30 +175,6 @@ xrt_opt_bool(lua_State *L, int t, const char *k, int def)
 	return v;
 }
 
-static const char *const event_names[] = {
-	NULL, "connected", "closed", "retry", "stopped", "frame", "error",
-	"listening", "upgrade", "request", "gone", "local"
-};
-
-/* Pushes kind, a, b, buf, buf2 of an event; returns 5. */
-int
-xrt_lua_push_event(lua_State *L, xrt_item *it)
-{
-	lua_pushstring(L, event_names[it->kind]);
-	lua_pushinteger(L, (lua_Integer)it->a);
-	lua_pushinteger(L, (lua_Integer)it->b);
-	if (it->buf)
-		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf), it->buf->len);
-	else
-		lua_pushnil(L);
-	if (it->buf2)
-		lua_pushlstring(L, (const char *)xrt_buf_data(it->buf2),
-				it->buf2->len);
-	else
-		lua_pushnil(L);
-	return 5;
-}
-
 /* wait(fd, [timeout]): true when ready, false on timeout, nil and
  * "interrupted" when a caught signal arrived. */
 int
@@ -403,6 +379,7 @@ luaopen_xano_realtime_core(lua_State *L)
 	xrt_open_server(L);
 	xrt_open_json(L);
 	xrt_open_members(L);
+	xrt_open_events(L);
 	lua_pushliteral(L, "0.1.0");
 	lua_setfield(L, -2, "_VERSION");
 	lua_pushstring(L, lws_get_library_version());

@@ -361,7 +361,7 @@ server_next(lua_State *L)
 
 	if (!it)
 		return 0;
-	return xrt_lua_push_event(L, it);
+	return xrt_lua_push_event(L, XRT_SIDE_SERVER, it);
 }
 
 static int

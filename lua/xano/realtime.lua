@@ -12,6 +12,7 @@ local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
 local proxy = require "xano.realtime.proxy"
 local advice = require "xano.realtime.advice"
+local events = require "xano.realtime.events"
 
 local type, pairs, tostring, setmetatable = type, pairs, tostring, setmetatable
 local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
@@ -607,14 +608,14 @@ function Client:_on_closed(code, was_open, reason)
   self._last_close = { code = code, reason = reason }
   local n = 0
   -- an attempt that failed says why in words that name the fix
-  if was_open ~= 1 then reason = advice.explain(code, reason, self._url) end
-  local first_failure = self._nopen > 0 and was_open ~= 1 and not self._down_reported
-  if self._nopen > 0 and (was_open == 1 or not self._down_reported) then
+  if not was_open then reason = advice.explain(code, reason, self._url) end
+  local first_failure = self._nopen > 0 and not was_open and not self._down_reported
+  if self._nopen > 0 and (was_open or not self._down_reported) then
     self._down_reported = true
     for _, ch in pairs(self._open) do ch._presence.stale = true end
     n = n + self:_status_event("disconnected", { code = code, reason = reason })
   end
-  if was_open ~= 1 and ((code >= 100 and code < 600) or first_failure) then
+  if not was_open and ((code >= 100 and code < 600) or first_failure) then
     -- the server refused the upgrade (something only the app can fix), or
     -- the first attempt failed (a wrong URL looks like that): an error too
     n = n + self:_dispatch_error(nil, self:_error(nil, reason, { code = code }))
@@ -765,49 +766,60 @@ function Client:_on_frame(text)
   return self:_on_channel_frame(ch, ev)
 end
 
-local ERROR_NAMES = { "frame_too_big", "binary_frame", "invalid_utf8", "reading_paused" }
-
-function Client:_handle(kind, a, b, s1)
-  if kind == "frame" then
-    return self:_on_frame(s1)
-  elseif kind == "connected" then
-    return self:_on_connected()
-  elseif kind == "closed" then
-    return self:_on_closed(a, b, s1)
-  elseif kind == "error" then
-    return self:_dispatch_error(nil, self:_error(nil, s1, { kind = ERROR_NAMES[a] }))
-  elseif kind == "local" then
-    if self._stop_pending then
-      self._stop_pending = false
-      if self._nopen == 0 then self._core:stop() end
-    end
-    local p = self._pending
-    self._pending = {}
-    local n = 0
-    for i = 1, #p do
-      local t = p[i].target
-      local ev = p[i].ev
-      if p[i].channel_only then
-        if t._open then n = n + self:_run_channel(t, ev) end
-      elseif ev.action == "error" then
-        n = n + self:_dispatch_error(t, ev)
-      else
-        n = n + self:_dispatch(t, ev)
-      end
-    end
-    return n
-  elseif kind == "retry" then
-    -- the next attempt is scheduled: say when, and why we are down
-    local last = self._last_close or {}
-    local ev = { action = "reconnecting", options = {},
-                 payload = { delay = a / 1000, attempt = b, code = last.code, reason = last.reason } }
-    return self:_run_client(ev)
-  elseif kind == "stopped" then
-    self._connected = false
-    return self:_report_stranded()
-  end
-  return 0
+-- An inbound frame the core refused (kind "frame_too_big", "binary_frame",
+-- "invalid_utf8"), or reading paused ("reading_paused").
+function Client:_on_error(kind, message)
+  return self:_dispatch_error(nil, self:_error(nil, message, { kind = kind }))
 end
+
+-- What the Lua side queued for itself (post()), run in order.
+function Client:_on_local()
+  if self._stop_pending then
+    self._stop_pending = false
+    if self._nopen == 0 then self._core:stop() end
+  end
+  local p = self._pending
+  self._pending = {}
+  local n = 0
+  for i = 1, #p do
+    local t = p[i].target
+    local ev = p[i].ev
+    if p[i].channel_only then
+      if t._open then n = n + self:_run_channel(t, ev) end
+    elseif ev.action == "error" then
+      n = n + self:_dispatch_error(t, ev)
+    else
+      n = n + self:_dispatch(t, ev)
+    end
+  end
+  return n
+end
+
+-- The next attempt is scheduled: say when, and why we are down.
+function Client:_on_retry(delay, attempt)
+  local last = self._last_close or {}
+  local ev = { action = "reconnecting", options = {},
+               payload = { delay = delay, attempt = attempt, code = last.code, reason = last.reason } }
+  return self:_run_client(ev)
+end
+
+function Client:_on_stopped()
+  self._connected = false
+  return self:_report_stranded()
+end
+
+-- The core's events, by name, each returning how many callbacks ran;
+-- checked against the core's description of them (src/events.def) here,
+-- when the module loads.
+local ON = events.bind("client", {
+  frame = Client._on_frame,
+  connected = Client._on_connected,
+  closed = Client._on_closed,
+  error = Client._on_error,
+  ["local"] = Client._on_local,
+  retry = Client._on_retry,
+  stopped = Client._on_stopped,
+})
 
 local MAX_EVENTS_PER_POLL = 10000
 
@@ -834,9 +846,9 @@ function Client:poll(timeout)
     h:wait(due and due < timeout and due or timeout)
   end
   for _ = 1, MAX_EVENTS_PER_POLL do
-    local kind, a, b, s1 = h:next()
+    local kind, v1, v2, v3 = h:next()
     if not kind then break end
-    n = n + self:_handle(kind, a, b, s1)
+    n = n + ON[kind](self, v1, v2, v3)
     if self._closed then return n end
   end
   return n + workflow.run_due()

@@ -28,24 +28,25 @@ local pad = string.rep("f", size)
 while core.now() < deadline and not core.signaled() do
   h:wait(0.5)
   for _ = 1, 1000 do
-    local kind, a = h:next()
+    -- upgrade, request, frame and gone all carry the socket first
+    local kind, socket = h:next()
     if not kind then break end
     if kind == "upgrade" and not client then
-      client = a
-      h:accept(a)
+      client = socket
+      h:accept(socket)
     elseif kind == "upgrade" or kind == "request" then
-      h:respond(a, 503, "busy\n")
-    elseif kind == "frame" and a == client and not flooded then
+      h:respond(socket, 503, "busy\n")
+    elseif kind == "frame" and socket == client and not flooded then
       flooded = true
       for i = 1, frames do
         local text = size == 0 and "" or
           '{"action":"message","options":{"channel":"flood"},"payload":{"seq":' .. i ..
           ',"pad":"' .. pad .. '"}}'
-        assert(h:send(a, text) == 1, "the send queue refused frame " .. i)
+        assert(h:send(socket, text) == 1, "the send queue refused frame " .. i)
       end
       io.stdout:write("flooded ", frames, "\n")
       io.stdout:flush()
-    elseif kind == "gone" and a == client then
+    elseif kind == "gone" and socket == client then
       deadline = 0
     end
   end

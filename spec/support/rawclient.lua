@@ -5,6 +5,7 @@
 -- must not depend on it.
 local core = require "xano.realtime.core"
 local cjson = require "cjson"
+local events = require "xano.realtime.events"
 local H = require "support.helpers"
 
 local RC = {}
@@ -45,24 +46,33 @@ function RC.open(srv, opts)
   return self
 end
 
+-- The core client's events (checked against core.events at load).
+local ON = events.bind("client", {
+  connected = function(self) self.state = "open" end,
+  frame = function(self, text)
+    local ok, t = pcall(cjson.decode, text)
+    self.frames[#self.frames + 1] = { raw = text, t = ok and t or nil }
+  end,
+  closed = function(self, code, was_open, reason)
+    self.state = "closed"
+    self.close_code, self.close_reason = code, reason
+  end,
+  error = function(self, kind, message)
+    self.errors[#self.errors + 1] = message
+  end,
+  retry = function(self, delay, attempt) end,
+  stopped = function(self) end,
+  ["local"] = function(self) end,
+})
+
 function RC:poll()
   if self.handle_closed then return 0 end
   local n = 0
   while n < MAX_EVENTS do
-    local kind, a, _, s1 = self.c:next()
+    local kind, v1, v2, v3 = self.c:next()
     if not kind then break end
     n = n + 1
-    if kind == "connected" then
-      self.state = "open"
-    elseif kind == "frame" then
-      local ok, t = pcall(cjson.decode, s1)
-      self.frames[#self.frames + 1] = { raw = s1, t = ok and t or nil }
-    elseif kind == "closed" then
-      self.state = "closed"
-      self.close_code, self.close_reason = a, s1
-    elseif kind == "error" then
-      self.errors[#self.errors + 1] = s1
-    end
+    ON[kind](self, v1, v2, v3)
   end
   return n
 end

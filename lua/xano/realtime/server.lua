@@ -21,6 +21,7 @@
 -- server object: events in, the run loop, introspection, start.
 
 local core = require "xano.realtime.core"
+local events = require "xano.realtime.events"
 local rawjson = require "xano.realtime.server.rawjson"
 local config = require "xano.realtime.server.config"
 local channels = require "xano.realtime.server.channels"
@@ -59,17 +60,19 @@ for name, f in pairs(channels.methods) do Server[name] = f end
 
 -- ---------------------------------------------------------------- events
 
-function Server:dispatch(kind, a, b, s1, s2)
-  if kind == "frame" then
-    self:on_frame(a, b, s1)
-  elseif kind == "upgrade" then
-    self:on_upgrade(a, s1, s2)
-  elseif kind == "gone" then
-    self:on_gone(a, b)
-  elseif kind == "request" then
-    self:on_request(a, s1, s2)
-  end
-end
+-- The core's events, by name; checked against the core's description of
+-- them (src/events.def) when the module loads.  core.server() itself takes
+-- "listening" (or the "error" that it could not listen) and shutdown()
+-- takes "stopped": a poll that meets one has nothing left to do.
+local ON = events.bind("server", {
+  frame = Server.on_frame,
+  upgrade = function(self, socket, path, protocol) return self:on_upgrade(socket, path, protocol) end,
+  request = function(self, socket, body, head) return self:on_request(socket, body, head) end,
+  gone = function(self, socket, code) return self:on_gone(socket, code) end,
+  listening = function(self, port) end,
+  error = function(self, kind, message) end,
+  stopped = function(self) end,
+})
 
 -- Handles what is pending; waits up to timeout for the first event.
 function Server:poll(timeout)
@@ -80,7 +83,7 @@ function Server:poll(timeout)
   local h = self.h
   local n = 0
   while n < MAX_EVENTS_PER_POLL do
-    local kind, a, b, s1, s2 = h:next()
+    local kind, v1, v2, v3 = h:next()
     if not kind then
       if n > 0 or not timeout or timeout <= 0 then break end
       local ready = h:wait(timeout)
@@ -88,7 +91,7 @@ function Server:poll(timeout)
       if not ready then break end
     else
       n = n + 1
-      self:dispatch(kind, a, b, s1, s2)
+      ON[kind](self, v1, v2, v3)
       if self.closed then break end
     end
   end

@@ -269,13 +269,13 @@ function Server:on_gone(id, code)
   if self.tap then self.tap("closed", sock, code) end
 end
 
-function Server:on_frame(id, opcode, text)
-  local sock = self.socks[id]
+function Server:on_frame(socket, opcode, text)
+  local sock = self.socks[socket]
   if not sock then
-    if self.console then self.console:on_frame(id, text) end
+    if self.console then self.console:on_frame(socket, text) end
     return
   end
-  if opcode ~= 1 then return self:refuse(sock, nil, "binary_frame") end
+  if opcode ~= "text" then return self:refuse(sock, nil, "binary_frame") end
   return self:on_client_frame(sock, text)
 end
 
