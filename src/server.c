@@ -8,6 +8,12 @@
  * or answers it; each text frame goes to Lua; Lua's frames come back
  * through xrt_server_send(), which frames a payload once and queues the
  * same buffer on every recipient.
+ *
+ * This file holds the server itself: its lifetime and the Lua thread's
+ * calls, the map of its connections by id, its vhost, pings and shutdown,
+ * the commands and the lws callback, and its ops for the loop.  One
+ * connection's life is server_sock.c's; the listening socket is
+ * server_listen.c's.
  */
 #include "server_sock.h"
 
