@@ -167,39 +167,15 @@ append_frame(struct lws_context *ctx, xrt_buf **out, const unsigned char *p,
 	     size_t len)
 {
 	unsigned char *d, key[4];
-	size_t i, h = len < 126 ? 2 : len < 65536 ? 4 : 10;
+	unsigned h;
 
-	if (xrt_buf_reserve(out, h + 4 + len) < 0)
+	if (xrt_buf_reserve(out, XRT_WS_MAX_HEADER + len) < 0)
 		return -1;
 	d = xrt_buf_data(*out) + (*out)->len;
-	d[0] = 0x80 | XRT_WS_TEXT;
-	if (h == 2) {
-		d[1] = (unsigned char)(0x80 | len);
-	} else if (h == 4) {
-		d[1] = 0x80 | 126;
-		d[2] = (unsigned char)(len >> 8);
-		d[3] = (unsigned char)len;
-	} else {
-		d[1] = 0x80 | 127;
-		for (i = 0; i < 8; i++)
-			d[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	}
 	mask_key(ctx, key);
-	memcpy(d + h, key, 4);
-	d += h + 4;
-	for (i = 0; i + 8 <= len; i += 8) {
-		uint64_t w, m;
-		unsigned char k8[8] = { key[0], key[1], key[2], key[3],
-					key[0], key[1], key[2], key[3] };
-
-		memcpy(&w, p + i, 8);
-		memcpy(&m, k8, 8);
-		w ^= m;
-		memcpy(d + i, &w, 8);
-	}
-	for (; i < len; i++)
-		d[i] = p[i] ^ key[i & 3];
-	(*out)->len += h + 4 + len;
+	h = xrt_ws_header_masked(d, XRT_WS_TEXT, len, key);
+	xrt_ws_mask(d + h, p, len, key);
+	(*out)->len += h + len;
 	return 0;
 }
 
