@@ -8,7 +8,8 @@
  * thread for a clean shutdown.
  */
 #include "lua_binding.h"
-#include "rt.h"
+#include "client.h"
+#include "resolve.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,14 +28,21 @@ check_handle(lua_State *L)
 	return luaL_checkudata(L, 1, XRT_CLIENT_MT);
 }
 
-static xrt_client *
-check_open(lua_State *L)
+/* The open client's endpoint (the xrt_client is one: its first member). */
+static xrt_endpoint *
+check_ep(lua_State *L)
 {
 	client_handle *ch = check_handle(L);
 
 	if (!ch->h.ep)
 		luaL_error(L, "attempt to use a closed client");
-	return (xrt_client *)ch->h.ep;
+	return ch->h.ep;
+}
+
+static xrt_client *
+check_open(lua_State *L)
+{
+	return (xrt_client *)check_ep(L);
 }
 
 /* options.resolve: a list of numeric addresses ("[::1]" or "::1"), as
@@ -212,9 +220,9 @@ client_tostring(lua_State *L)
 static int
 command(lua_State *L, int kind)
 {
-	xrt_client *c = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 
-	xrt_loop_cmd(c->ep.loop, kind, c, 0, 0, NULL, NULL);
+	xrt_loop_cmd(ep->loop, kind, ep, 0, 0, NULL, NULL);
 	return 0;
 }
 
@@ -355,8 +363,7 @@ client_set_policy(lua_State *L)
 static int
 client_next(lua_State *L)
 {
-	xrt_client *c = check_open(L);
-	xrt_item *it = xrt_ep_next(&c->ep);
+	xrt_item *it = xrt_ep_next(check_ep(L));
 
 	if (!it)
 		return 0;
@@ -368,24 +375,22 @@ client_next(lua_State *L)
 static int
 client_post(lua_State *L)
 {
-	xrt_client *c = check_open(L);
-
-	xrt_ep_event(&c->ep, XEV_LOCAL, 0, 0, NULL, NULL);
+	xrt_ep_event(check_ep(L), XEV_LOCAL, 0, 0, NULL, NULL);
 	return 0;
 }
 
 static int
 client_wait(lua_State *L)
 {
-	xrt_client *c = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 
-	return xrt_lua_wait(L, c->ep.loop, &c->ep, 2);
+	return xrt_lua_wait(L, ep->loop, ep, 2);
 }
 
 static int
 client_fd(lua_State *L)
 {
-	lua_pushinteger(L, xrt_ep_fd(&check_open(L)->ep));
+	lua_pushinteger(L, xrt_ep_fd(check_ep(L)));
 	return 1;
 }
 
