@@ -85,6 +85,7 @@ int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 int xrt_client_join_add(xrt_client *c, int64_t tag, xrt_buf *frame);
 xrt_buf *xrt_client_join_remove(xrt_client *c, int64_t tag);
 xrt_item *xrt_client_pop_frame(xrt_client *c);
+void xrt_client_skip_left(xrt_client *c);	/* a new link: see client.c */
 
 /* The link's life (client_link.c), service thread. */
 void xrt_client_set_state(xrt_client *c, int state);	/* takes mu */

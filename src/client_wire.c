@@ -36,6 +36,7 @@ on_established(xrt_client *c)
 	}
 	xrt_loop_lock(c->ep.loop);
 	c->state = XRT_OPEN;
+	xrt_client_skip_left(c);
 	c->join_cursor = 0;
 	c->stats.connects++;
 	work = c->njoins || c->out.count;
