@@ -160,41 +160,6 @@ xrt_client_join_remove(xrt_client *c, int64_t tag)
 	return f;
 }
 
-/* A new link starts with nothing joined on the server.  A channel joined
- * at the head of the stream whose next frame there is its leave (none of
- * its actions between) would be joined on that link only to be left: the
- * app closed it before the link came.  Neither frame is sent, so that a
- * reopening (a join after that leave) is the one join the server sees,
- * and the app gets one history and one presence for it. */
-void
-xrt_client_skip_left(xrt_client *c)
-{
-	int i = 0;
-
-	while (i < c->njoins) {
-		int64_t tag = c->joins[i].tag;
-		xrt_item *it, *prev = NULL;
-
-		for (it = c->out.head; it && it->a != tag; prev = it, it = it->next)
-			;
-		if (!it || it->b != XRT_FRAME_LEAVE) {
-			i++;
-			continue;
-		}
-		if (prev)
-			prev->next = it->next;
-		else
-			c->out.head = it->next;
-		if (c->out.tail == it)
-			c->out.tail = prev;
-		it->next = NULL;
-		c->out.count--;
-		c->out.bytes -= xrt_item_cost(it);
-		xrt_item_free(it);
-		xrt_buf_unref(xrt_client_join_remove(c, tag));
-	}
-}
-
 /* Appends a frame to the stream; wakes the writer of an open link. */
 static int
 push_frame(xrt_client *c, xrt_item *it)
@@ -217,6 +182,23 @@ xrt_client_pop_frame(xrt_client *c)
 	return it;
 }
 
+/* Takes it (after prev, NULL: it is the head) out of the stream. */
+static void
+unlink_frame(xrt_client *c, xrt_item *prev, xrt_item *it)
+{
+	if (prev)
+		prev->next = it->next;
+	else
+		c->out.head = it->next;
+	if (c->out.tail == it)
+		c->out.tail = prev;
+	it->next = NULL;
+	c->out.count--;
+	c->out.bytes -= xrt_item_cost(it);
+	if (it->b == XRT_FRAME_DATA)
+		c->ndata--;
+}
+
 /* Takes the oldest action off the stream (the queue is full); joins and
  * leaves stay. */
 static xrt_item *
@@ -229,17 +211,35 @@ pop_oldest_data(xrt_client *c)
 			break;
 	if (!it)
 		return NULL;
-	if (prev)
-		prev->next = it->next;
-	else
-		c->out.head = it->next;
-	if (c->out.tail == it)
-		c->out.tail = prev;
-	it->next = NULL;
-	c->out.count--;
-	c->out.bytes -= xrt_item_cost(it);
-	c->ndata--;
+	unlink_frame(c, prev, it);
 	return it;
+}
+
+/* A new link starts with nothing joined on the server.  A channel joined
+ * at the head of the stream whose next frame there is its leave (none of
+ * its actions between) would be joined on that link only to be left: the
+ * app closed it before the link came.  Neither frame is sent, so that a
+ * reopening (a join after that leave) is the one join the server sees,
+ * and the app gets one history and one presence for it. */
+void
+xrt_client_skip_left(xrt_client *c)
+{
+	int i = 0;
+
+	while (i < c->njoins) {
+		int64_t tag = c->joins[i].tag;
+		xrt_item *it, *prev = NULL;
+
+		for (it = c->out.head; it && it->a != tag; prev = it, it = it->next)
+			;
+		if (!it || it->b != XRT_FRAME_LEAVE) {
+			i++;
+			continue;
+		}
+		unlink_frame(c, prev, it);
+		xrt_item_free(it);
+		xrt_buf_unref(xrt_client_join_remove(c, tag));
+	}
 }
 
 /* Moves the actions (of tag, or every one with all) to dropped, in order;
