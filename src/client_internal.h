@@ -60,6 +60,8 @@ struct xrt_client {
  * xrt_race_init by xrt_client_new. */
 extern const xrt_race_ops xrt_client_race_ops;
 
+/* client_tls.c: the client's lws protocol, and a terminator. */
+extern const struct lws_protocols xrt_client_protocols[2];
 /* client_tls.c: a vhost for outgoing connections with TLS trust (ca_file,
  * NULL: the system's) and an HTTP proxy ("[user:pass@]addr:port", numeric,
  * or NULL): lws 4.1.6 keeps both per vhost.  Service thread; NULL and err

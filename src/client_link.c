@@ -532,10 +532,6 @@ xrt_client_command(xrt_client *c, int kind)
 
 /* ------------------------------------------- what the loop and the race call */
 
-static const struct lws_protocols client_protocol = {
-	"xano-realtime", xrt_client_callback, 0, 0, 0, NULL, 0
-};
-
 static void
 client_command(xrt_endpoint *ep, xrt_item *cmd)
 {
@@ -587,7 +583,7 @@ client_proxy_answer(xrt_endpoint *ep, uint64_t id, int status, const char *msg)
 }
 
 const xrt_ep_ops xrt_client_ops = {
-	"client", &client_protocol, client_command, client_shutdown,
+	"client", xrt_client_protocols, client_command, client_shutdown,
 	client_busy, client_exit_drain_us, client_destroy, client_resolved,
 	client_proxy_answer
 };

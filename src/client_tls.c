@@ -22,9 +22,9 @@ struct xrt_ca_vhost {
 	struct lws_vhost *vh;
 };
 
-/* The client's protocol alone: a vhost of this file serves outgoing
- * connections only. */
-static const struct lws_protocols client_protocols[] = {
+/* The client's protocol (on the loop's vhost, xrt_client_ops), and alone
+ * on the vhosts of this file, which serve outgoing connections only. */
+const struct lws_protocols xrt_client_protocols[2] = {
 	{ "xano-realtime", xrt_client_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
@@ -78,7 +78,7 @@ xrt_client_vhost(xrt_loop *loop, int tls, const char *ca_file,
 	v->tls = tls;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = client_protocols;
+	info.protocols = xrt_client_protocols;
 	info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	info.vhost_name = ca_file ? "client-ca" : tls ? "client-tls" : "client-proxy";
 	info.client_ssl_ca_filepath = v->ca_file;
@@ -159,7 +159,7 @@ xrt_client_dial(xrt_client *c, const char *addr)
 	i.path = c->path;
 	i.host = hosthdr;	/* also the TLS server name lws checks */
 	i.protocol = token;
-	i.local_protocol_name = "xano-realtime";
+	i.local_protocol_name = xrt_client_protocols[0].name;
 	i.ietf_version_or_minus_one = -1;
 	i.opaque_user_data = c;
 	if (c->tls) {
