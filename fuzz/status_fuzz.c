@@ -1,6 +1,6 @@
 /*
  * status_fuzz.c - libFuzzer target for the status line of an HTTP response
- * head (xrt_http_status in src/wsframe.c), which reads what an HTTP proxy
+ * head (xrt_http_status in src/http.c), which reads what an HTTP proxy
  * answers to a CONNECT (src/proxy.c), fed the way proxy.c feeds it: the
  * bytes received so far, again after each read.
  *
@@ -11,7 +11,7 @@
  * (-1), no longer one is; a status means the input starts with "HTTP/" and
  * holds an empty line; the reason is NUL-terminated, printable, and fits.
  */
-#include "../src/rt.h"
+#include "../src/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>

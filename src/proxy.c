@@ -11,12 +11,13 @@
  * reports "proxy not h1".  So when that happens, this file asks the proxy
  * the same question once more, on a short-lived thread (the service
  * thread never blocks), reads the status line of the answer and posts it
- * back (XCMD_PROXY_ANSWER): "proxy refused the tunnel: HTTP 407 Proxy
- * Authentication Required", with 407 as the attempt's code for the
- * reconnect policy.  A tunnel is never opened by this question: on a 200
+ * back (a job, to every endpoint's ops->proxy_answer): "proxy refused the
+ * tunnel: HTTP 407 Proxy Authentication Required", with 407 as the
+ * attempt's code for the reconnect policy.  A tunnel is never opened by this question: on a 200
  * the connection is closed at once.
  */
-#include "rt.h"
+#include "proxy.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +41,9 @@ typedef struct ask_job {
 } ask_job;
 
 static atomic_uint_fast64_t next_id = 1;
+
+static void answered(xrt_loop *loop, xrt_item *cmd);
+static xrt_job answered_job = { answered };
 
 /* -------------------------------------------------------- off the thread */
 
@@ -168,8 +172,8 @@ ask_main(void *arg)
 	char msg[128] = "";
 	int status = ask(job, msg, sizeof(msg));
 
-	xrt_loop_cmd(job->loop, XCMD_PROXY_ANSWER, NULL, (int64_t)job->id,
-		     status, xrt_buf_from(msg, strlen(msg)), NULL);
+	xrt_loop_post(job->loop, &answered_job, (int64_t)job->id, status,
+		      xrt_buf_from(msg, strlen(msg)), NULL);
 	xrt_loop_unref(job->loop);
 	free(job);
 	return NULL;
@@ -177,8 +181,9 @@ ask_main(void *arg)
 
 /* ------------------------------------------------------ service thread */
 
-int
-xrt_proxy_ask(xrt_client *c)
+uint64_t
+xrt_proxy_ask(xrt_loop *loop, const char *host, int port,
+	      const char *proxy_addr, int proxy_port, const char *auth)
 {
 	ask_job *job = calloc(1, sizeof(*job));
 	char cred[600] = "", target[300];
@@ -187,39 +192,37 @@ xrt_proxy_ask(xrt_client *c)
 	uint64_t id;
 
 	if (!job)
-		return -1;
-	if (c->proxy_auth) {
+		return 0;
+	if (auth) {
 		char enc[500];
 
-		b64((const unsigned char *)c->proxy_auth, strlen(c->proxy_auth),
-		    enc, sizeof(enc));
+		b64((const unsigned char *)auth, strlen(auth), enc, sizeof(enc));
 		snprintf(cred, sizeof(cred), "Proxy-authorization: basic %s\r\n", enc);
 	}
 	snprintf(target, sizeof(target), "%s%s%s:%d",
-		 strchr(c->host, ':') ? "[" : "", c->host,
-		 strchr(c->host, ':') ? "]" : "", c->port);
+		 strchr(host, ':') ? "[" : "", host,
+		 strchr(host, ':') ? "]" : "", port);
 	if ((size_t)snprintf(job->request, sizeof(job->request),
 			     "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-agent: lws\r\n%s\r\n",
 			     target, target, cred) >= sizeof(job->request)) {
 		free(job);	/* a cut request would ask the wrong question */
-		return -1;
+		return 0;
 	}
-	snprintf(job->addr, sizeof(job->addr), "%s", c->proxy_addr);
-	job->port = c->proxy_port;
-	job->loop = c->ep.loop;
+	snprintf(job->addr, sizeof(job->addr), "%s", proxy_addr);
+	job->port = proxy_port;
+	job->loop = loop;
 	job->id = id = atomic_fetch_add(&next_id, 1);
-	xrt_loop_ref(c->ep.loop);
+	xrt_loop_ref(loop);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, ask_main, job)) {
 		pthread_attr_destroy(&attr);
-		xrt_loop_unref(c->ep.loop);
+		xrt_loop_unref(loop);
 		free(job);
-		return -1;
+		return 0;
 	}
 	pthread_attr_destroy(&attr);
-	c->proxy_asking = id;
-	return 0;
+	return id;
 }
 
 static const char *
@@ -242,26 +245,31 @@ status_text(int status)
 	}
 }
 
-void
-xrt_proxy_answer(xrt_loop *loop, xrt_item *cmd)
+typedef struct answer {
+	uint64_t id;
+	int status;
+	const char *msg;
+} answer;
+
+static void
+tell(xrt_endpoint *ep, void *ud)
+{
+	const answer *a = ud;
+
+	if (ep->ops->proxy_answer)
+		ep->ops->proxy_answer(ep, a->id, a->status, a->msg);
+}
+
+/* Service thread: the answer to question cmd->a; the endpoint that asked
+ * it, if still there, takes it. */
+static void
+answered(xrt_loop *loop, xrt_item *cmd)
 {
 	const char *said = cmd->buf ? (const char *)xrt_buf_data(cmd->buf) : "";
-	uint64_t id = (uint64_t)cmd->a;
 	int status = (int)cmd->b;
-	xrt_client *c = NULL;
-	xrt_endpoint *ep;
 	char m[200];
+	answer a;
 
-	/* the client still waiting for this answer, if any (one this thread
-	 * holds cannot be freed under us) */
-	pthread_mutex_lock(&loop->mu);
-	for (ep = loop->eps; ep && !c; ep = ep->next)
-		if (ep->type == XRT_CLIENT && !ep->service_done &&
-		    ((xrt_client *)ep)->proxy_asking == id)
-			c = (xrt_client *)ep;
-	pthread_mutex_unlock(&loop->mu);
-	if (!c)
-		return;
 	if (status > 0 && (status < 200 || status >= 300)) {
 		const char *t = status_text(status);
 
@@ -276,5 +284,8 @@ xrt_proxy_answer(xrt_loop *loop, xrt_item *cmd)
 		snprintf(m, sizeof(m), "proxy refused the tunnel (%.120s)", said);
 		status = 0;
 	}
-	xrt_client_proxy_refused(c, status, m);
+	a.id = (uint64_t)cmd->a;
+	a.status = status;
+	a.msg = m;
+	xrt_loop_each(loop, tell, &a);
 }

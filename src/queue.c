@@ -8,7 +8,7 @@
  * cost in memory, see xrt_item_cost).  Nothing here
  * locks: callers hold the loop mutex where a queue is shared.
  */
-#include "rt.h"
+#include "queue.h"
 
 #include <stdlib.h>
 #include <string.h>

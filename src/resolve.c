@@ -12,8 +12,9 @@
  * 8305 section 4 tries them: getaddrinfo() sorts them by RFC 6724
  * preference; the families are then interleaved, starting with the family
  * of the first, so that a dead family costs one attempt, not all of them.
+ * The answer reaches every endpoint through its ops (resolved).
  */
-#include "rt.h"
+#include "resolve.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -31,6 +32,10 @@ struct xrt_dns {
 	int64_t expires;	/* lws_now_usecs() */
 	int pending;
 };
+
+static const char cache_key;	/* xrt_loop_data: the cache */
+static void resolved(xrt_loop *loop, xrt_item *cmd);
+static xrt_job resolved_job = { resolved };
 
 typedef struct dns_job {
 	xrt_loop *loop;
@@ -142,14 +147,26 @@ resolver_main(void *arg)
 		freeaddrinfo(res);
 
 	/* a = 1 when resolved; buf = the name, buf2 = addresses or error */
-	xrt_loop_cmd(job->loop, XCMD_RESOLVED, NULL, addrs[0] ? 1 : 0, 0,
-		     xrt_buf_from(job->host, strlen(job->host)),
-		     addrs[0] ? xrt_buf_from(addrs, strlen(addrs)) :
-				xrt_buf_from(err, strlen(err)));
+	xrt_loop_post(job->loop, &resolved_job, addrs[0] ? 1 : 0, 0,
+		      xrt_buf_from(job->host, strlen(job->host)),
+		      addrs[0] ? xrt_buf_from(addrs, strlen(addrs)) :
+				 xrt_buf_from(err, strlen(err)));
 	xrt_loop_unref(job->loop);
 	free(job->host);
 	free(job);
 	return NULL;
+}
+
+static void
+free_cache(void *data)
+{
+	struct xrt_dns *d;
+
+	while ((d = data)) {
+		data = d->next;
+		free(d->host);
+		free(d);
+	}
 }
 
 static struct xrt_dns *
@@ -157,14 +174,14 @@ find(xrt_loop *loop, const char *host)
 {
 	struct xrt_dns *d;
 
-	for (d = loop->dns; d; d = d->next)
+	for (d = xrt_loop_data(loop, &cache_key); d; d = d->next)
 		if (!strcmp(d->host, host))
 			return d;
 	return NULL;
 }
 
 /* Service thread.  Returns the cached addresses of host, or NULL: then
- * *pending is set when an answer will come (XCMD_RESOLVED), and err says
+ * *pending is set when an answer will come (resolved_job), and err says
  * why not otherwise. */
 const char *
 xrt_resolve(xrt_loop *loop, const char *host, int *pending, char *err,
@@ -189,8 +206,13 @@ xrt_resolve(xrt_loop *loop, const char *host, int *pending, char *err,
 			snprintf(err, errlen, "out of memory");
 			return NULL;
 		}
-		d->next = loop->dns;
-		loop->dns = d;
+		d->next = xrt_loop_data(loop, &cache_key);
+		if (xrt_loop_set_data(loop, &cache_key, d, free_cache)) {
+			free(d->host);
+			free(d);
+			snprintf(err, errlen, "no room for the name cache");
+			return NULL;
+		}
 	}
 	job = calloc(1, sizeof(*job));
 	if (!job || !(job->host = strdup(host))) {
@@ -216,16 +238,28 @@ xrt_resolve(xrt_loop *loop, const char *host, int *pending, char *err,
 	return NULL;
 }
 
-/* Service thread: an answer came; keep it and tell the clients waiting. */
-void
-xrt_resolved(xrt_loop *loop, xrt_item *cmd)
+typedef struct answer {
+	const char *host, *addrs, *err;
+} answer;
+
+static void
+tell(xrt_endpoint *ep, void *ud)
+{
+	const answer *a = ud;
+
+	if (ep->ops->resolved)
+		ep->ops->resolved(ep, a->host, a->addrs, a->err);
+}
+
+/* Service thread: an answer came; keep it and tell the endpoints (those
+ * waiting for host take it). */
+static void
+resolved(xrt_loop *loop, xrt_item *cmd)
 {
 	const char *host = (const char *)xrt_buf_data(cmd->buf);
 	const char *res = cmd->buf2 ? (const char *)xrt_buf_data(cmd->buf2) : "";
 	struct xrt_dns *d = find(loop, host);
-	xrt_client **waiting;
-	xrt_endpoint *ep;
-	size_t n, i;
+	answer a;
 
 	if (d) {
 		d->pending = 0;
@@ -236,33 +270,8 @@ xrt_resolved(xrt_loop *loop, xrt_item *cmd)
 			d->addrs[0] = '\0';
 		}
 	}
-	/* The clients this thread still holds cannot be freed under us (the
-	 * Lua thread may free the others at any time), but one may let go
-	 * while told: list them first. */
-	pthread_mutex_lock(&loop->mu);
-	for (ep = loop->eps, n = 0; ep; ep = ep->next)
-		if (ep->type == XRT_CLIENT && !ep->service_done &&
-		    ((xrt_client *)ep)->resolving)
-			n++;
-	waiting = n ? malloc(n * sizeof(*waiting)) : NULL;
-	for (ep = loop->eps, n = 0; waiting && ep; ep = ep->next)
-		if (ep->type == XRT_CLIENT && !ep->service_done &&
-		    ((xrt_client *)ep)->resolving)
-			waiting[n++] = (xrt_client *)ep;
-	pthread_mutex_unlock(&loop->mu);
-	for (i = 0; i < n; i++)
-		xrt_client_resolved(waiting[i], host, cmd->a ? res : NULL, res);
-	free(waiting);
-}
-
-void
-xrt_dns_free(xrt_loop *loop)
-{
-	struct xrt_dns *d;
-
-	while ((d = loop->dns)) {
-		loop->dns = d->next;
-		free(d->host);
-		free(d);
-	}
+	a.host = host;
+	a.addrs = cmd->a ? res : NULL;
+	a.err = res;
+	xrt_loop_each(loop, tell, &a);
 }
