@@ -159,6 +159,8 @@ function Channel:open()
   if self._open then return true end
   self._open = true
   self._rejoin_history = false
+  -- a new opening: a rejoin's history is cut by what this one delivers
+  if self._history then self._history:clear() end
   local st, live = client:_channel_opened(self, self._tag,
     json.join(self.name, self._history_on, self._presence_on))
   -- until the first connect succeeds or fails, the channel is connecting,

@@ -195,7 +195,7 @@ function Client:set_token(token)
   if st == "down" then
     self._core:start()
   elseif st ~= "idle" then
-    self._core:reconnect()
+    self:_replace_link()
   end
 end
 
@@ -203,7 +203,15 @@ end
 function Client:reconnect()
   self:_check()
   local st = self._core:state()
-  if st == "down" then self._core:start() elseif st ~= "idle" then self._core:reconnect() end
+  if st == "down" then self._core:start() elseif st ~= "idle" then self:_replace_link() end
+end
+
+-- The link goes (the core replaces it): a channel opened from now on is
+-- joined on the next link, whose "connected" it hears, and its first
+-- history there is not a rejoin's.
+function Client:_replace_link()
+  self._connected = false
+  self._core:reconnect()
 end
 
 --- Sets which close codes (and HTTP statuses) reconnect: a set table.
@@ -450,7 +458,11 @@ end
 function Client:_on_local()
   if self._stop_pending then
     self._stop_pending = false
-    if self._nopen == 0 then self._core:stop() end
+    if self._nopen == 0 then
+      -- the link goes: a channel opened now is joined on the next one
+      self._connected = false
+      self._core:stop()
+    end
   end
   local p = self._pending
   self._pending = {}
