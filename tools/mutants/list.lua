@@ -35,7 +35,7 @@ return {
     specs = CLIENT },
   { id = "M-C", file = "lua/xano/realtime/client.lua",
     behaviour = "client:reconnect() does nothing unless the client is down",
-    search = [[if st == "down" then self._core:start() elseif st ~= "idle" then self._core:reconnect() end]],
+    search = [[if st == "down" then self._core:start() elseif st ~= "idle" then self:_replace_link() end]],
     replace = [[if st == "down" then self._core:start() end]],
     specs = CLIENT },
   { id = "M-D", file = "lua/xano/realtime/client.lua",
@@ -108,10 +108,10 @@ return {
     specs = CLIENT },
   { id = "R13", file = "lua/xano/realtime/client.lua",
     behaviour = "Close channel of the last channel before the first connect leaves the socket to connect",
-    search = [[
+    search = [[      -- sent them
       self._core:stop()
 ]],
-    replace = [[
+    replace = [[      -- sent them
 ]],
     specs = CLIENT },
   { id = "R15", file = "lua/xano/realtime/client.lua",

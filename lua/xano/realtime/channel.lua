@@ -4,6 +4,7 @@
 --- channel's join, actions and leave in the order they were asked for, and
 --- replays the joins of the open channels first after every reconnect.
 local json = require "xano.realtime.json"
+local status_event = require("xano.realtime.frames").status_event
 local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
 local Handlers = require "xano.realtime.handlers"
@@ -41,15 +42,6 @@ local function check_open(self, what)
   end
   self._client:_check()
 end
-
--- A connection_status event: of the channel named channel, or of the
--- client when channel is nil.
-local function status_event(status, extra, channel)
-  local payload = { status = status }
-  if extra then for k, v in pairs(extra) do payload[k] = v end end
-  return { action = "connection_status", channel = channel, options = {}, payload = payload }
-end
-Channel._status_event = status_event
 
 --- The arguments of client:channel(name, opts), checked (errors point at
 --- its caller); returns opts, {} when nil.
