@@ -3,6 +3,9 @@
 --- Channels share their client's one socket; the C core sends each
 --- channel's join, actions and leave in the order they were asked for, and
 --- replays the joins of the open channels first after every reconnect.
+--- The channel owns its state (open, joining, joined before, presence,
+--- history) and handles the frames for it; its client routes them here
+--- and tells it what the link does (the internals at the end).
 local json = require "xano.realtime.json"
 local status_event = require("xano.realtime.frames").status_event
 local Presence = require "xano.realtime.presence"
