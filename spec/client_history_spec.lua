@@ -1,7 +1,10 @@
 -- Get History on Join and Request history: the channel's stored messages,
 -- oldest first, arrive as a "history" event.  After a reconnect the rejoin
--- asks again; what the app already got is not delivered twice.
+-- asks again; what the app already got is not delivered twice.  A channel
+-- closed and opened again starts afresh: its first history is whole, and
+-- what a rejoin leaves out is only what this opening delivered.
 local H = require "support.helpers"
+local Proxy = require "support.proxy"
 local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
 
@@ -18,15 +21,19 @@ describe("history", function()
   end
   local function say(...)
     local msgs = { ... }
+    local before = #srv:history("room")
     local c = client()
     local ch = c:channel("room", { queue_offline = true })
     ch:open()
     for _, m in ipairs(msgs) do assert(ch:send(m)) end
-    H.wait_until(function() return #srv:history("room") >= #msgs end, "stored")
+    H.wait_until(function() return #srv:history("room") >= before + #msgs end, "stored")
     c:close()
   end
 
-  before_each(function() srv = H.track(assert(server.start{ port = 0, canonical = "test" })) end)
+  before_each(function()
+    local tokens = { ["tok-a"] = { dbo_id = 1, row_id = 1 }, ["tok-b"] = { dbo_id = 1, row_id = 2 } }
+    srv = H.track(assert(server.start{ port = 0, canonical = "test", config = { tokens = tokens } }))
+  end)
   after_each(function() H.cleanup() end)
 
   it("arrives on join, oldest first, when the channel asks for it", function()
@@ -113,5 +120,85 @@ describe("history", function()
     assert.same({ "missed 1", "missed 2" }, texts(hist[2].payload.history))
     assert.equal(2, hist[2].payload.duplicates)
     assert.is_false(hist[2].payload.gap_possible)
+  end)
+
+  -- what the channel shows the app from its open() on: "connected"
+  -- statuses, histories (as texts, with the rejoin flag) and messages
+  local function watch(ch)
+    local seen = { connected = 0, histories = {}, messages = {} }
+    ch:on(function(ev)
+      if ev.action == "connection_status" and ev.payload.status == "connected" then
+        seen.connected = seen.connected + 1
+      elseif ev.action == "history" then
+        seen.histories[#seen.histories + 1] = { texts = texts(ev.payload.history), rejoin = ev.rejoin,
+          duplicates = ev.payload.duplicates }
+      elseif ev.action == "message" then
+        seen.messages[#seen.messages + 1] = ev.payload
+      end
+    end)
+    return seen
+  end
+  local function last(list) return list[#list] end
+
+  for _, how in ipairs({ "set_token()", "reconnect()" }) do
+    it("arrives whole after close(), " .. how .. " and open() back to back, not cut as a rejoin", function()
+      say("one", "two")
+      local c = H.track(realtime.new{ url = srv:base_url(), canonical = "test", token = "tok-a",
+                                      reconnect = { initial = 0.02, max = 0.05 } })
+      local ch = c:channel("room", { history = true })
+      local first = watch(ch)
+      ch:open()
+      H.wait_until(function() return #first.histories == 1 end, "the first history")
+      assert.same({ "one", "two" }, first.histories[1].texts)
+      -- the app closes the channel, changes the link and opens the channel
+      -- again, with no poll between: a new opening, not a rejoin
+      ch:close()
+      if how == "set_token()" then c:set_token("tok-b") else c:reconnect() end
+      ch:open()
+      local again = watch(ch)
+      first = nil
+      ch:send("marker")
+      -- the marker's echo comes after every reply to the joins before it
+      H.wait_until(function() return last(again.messages) == "marker" end, "the marker's echo")
+      assert.is_true(#again.histories >= 1, "no history after the reopen")
+      for i, h in ipairs(again.histories) do
+        assert.is_not_true(h.rejoin, "history " .. i .. " after the reopen is marked as a rejoin")
+        assert.same({ "one", "two" }, h.texts)
+      end
+      assert.equal(1, again.connected)
+    end)
+  end
+
+  it("after a reopen cut short, the rejoin's history leaves out only what this opening delivered", function()
+    say("one", "two")
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local c = H.track(realtime.new{ url = "http://127.0.0.1:" .. p.port, canonical = "test",
+                                    reconnect = { initial = 0.02, max = 0.05 } })
+    local ch = c:channel("room", { history = true })
+    local first = watch(ch)
+    ch:open()
+    H.wait_until(function() return #first.histories == 1 end, "the first history")
+    assert.same({ "one", "two" }, first.histories[1].texts)
+    say("three")
+    H.wait_until(function() return last(first.messages) == "three" end, "three, live")
+    -- the reopen's leave and join leave the client but are held on the
+    -- wire, and the link is then cut: no history of this opening reaches
+    -- the app before the rejoin's
+    p:stall(true)
+    local out = c:stats().frames_out
+    ch:close()
+    ch:open()
+    local again = watch(ch)
+    first = nil
+    H.wait_until(function() return c:stats().frames_out >= out + 2 end, "the leave and the join written")
+    p:stall(false)
+    p:reset()
+    H.wait_until(function() return #again.histories >= 1 end, "the history after the rejoin")
+    ch:send("marker")
+    H.wait_until(function() return last(again.messages) == "marker" end, "the marker's echo")
+    for i, h in ipairs(again.histories) do
+      assert.same({ "one", "two", "three" }, h.texts, "history " .. i .. " after the reopen")
+      assert.equal(0, h.duplicates or 0)
+    end
   end)
 end)

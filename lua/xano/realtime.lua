@@ -58,7 +58,7 @@ end
 ---@param timeout? number
 ---@return integer
 function M.poll(timeout)
-  Client._check_seconds(timeout, "poll")
+  options.check_seconds(timeout, "poll")
   local n = workflow.run_due()
   if timeout and timeout > 0 and n == 0 then
     local due = workflow.next_due()

@@ -35,7 +35,7 @@ return {
     specs = CLIENT },
   { id = "M-C", file = "lua/xano/realtime/client.lua",
     behaviour = "client:reconnect() does nothing unless the client is down",
-    search = [[if st == "down" then self._core:start() elseif st ~= "idle" then self._core:reconnect() end]],
+    search = [[if st == "down" then self._core:start() elseif st ~= "idle" then self:_replace_link() end]],
     replace = [[if st == "down" then self._core:start() end]],
     specs = CLIENT },
   { id = "M-D", file = "lua/xano/realtime/client.lua",
@@ -65,8 +65,8 @@ return {
     specs = CLIENT },
   { id = "R05", file = "lua/xano/realtime/client.lua",
     behaviour = "channel events no longer reach the client's app-level handlers",
-    search = [[return (ch and self:_run_channel(ch, ev) or 0) + self:_run_client(ev)]],
-    replace = [[return (ch and self:_run_channel(ch, ev) or 0)]],
+    search = [[local m = self._handlers:dispatch(ev, report)]],
+    replace = [[local m = 0]],
     specs = with(CLIENT, "spec/workflows_spec.lua") },
   { id = "R06", file = "lua/xano/realtime/client.lua",
     behaviour = "connection_status events reach the client's handlers but no open channel",
@@ -83,10 +83,10 @@ return {
     search = [[h:wait(due and due < timeout and due or timeout)]],
     replace = [[h:wait(0)]],
     specs = CLIENT },
-  { id = "R09", file = "lua/xano/realtime/client.lua",
+  { id = "R09", file = "src/lua_events.c",
     behaviour = "the reconnecting event reports a delay ten times the real one",
-    search = [[delay = delay,]],
-    replace = [[delay = delay * 10,]],
+    search = [[lua_pushnumber(L, (lua_Number)v / 1000);]],
+    replace = [[lua_pushnumber(L, (lua_Number)v / 100);]],
     specs = with(CLIENT, "spec/faults_spec.lua") },
   { id = "R10", file = "lua/xano/realtime/client.lua",
     behaviour = "a full offline queue drops its oldest action without telling the app",
@@ -108,10 +108,10 @@ return {
     specs = CLIENT },
   { id = "R13", file = "lua/xano/realtime/client.lua",
     behaviour = "Close channel of the last channel before the first connect leaves the socket to connect",
-    search = [[
+    search = [[      -- sent them
       self._core:stop()
 ]],
-    replace = [[
+    replace = [[      -- sent them
 ]],
     specs = CLIENT },
   { id = "R15", file = "lua/xano/realtime/client.lua",

@@ -3,7 +3,11 @@
 --- Channels share their client's one socket; the C core sends each
 --- channel's join, actions and leave in the order they were asked for, and
 --- replays the joins of the open channels first after every reconnect.
+--- The channel owns its state (open, joining, joined before, presence,
+--- history) and handles the frames for it; its client routes them here
+--- and tells it what the link does (the internals at the end).
 local json = require "xano.realtime.json"
+local status_event = require("xano.realtime.frames").status_event
 local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
 local Handlers = require "xano.realtime.handlers"
@@ -41,15 +45,6 @@ local function check_open(self, what)
   end
   self._client:_check()
 end
-
--- A connection_status event: of the channel named channel, or of the
--- client when channel is nil.
-local function status_event(status, extra, channel)
-  local payload = { status = status }
-  if extra then for k, v in pairs(extra) do payload[k] = v end end
-  return { action = "connection_status", channel = channel, options = {}, payload = payload }
-end
-Channel._status_event = status_event
 
 --- The arguments of client:channel(name, opts), checked (errors point at
 --- its caller); returns opts, {} when nil.
@@ -159,6 +154,8 @@ function Channel:open()
   if self._open then return true end
   self._open = true
   self._rejoin_history = false
+  -- a new opening: a rejoin's history is cut by what this one delivers
+  if self._history then self._history:clear() end
   local st, live = client:_channel_opened(self, self._tag,
     json.join(self.name, self._history_on, self._presence_on))
   -- until the first connect succeeds or fails, the channel is connecting,

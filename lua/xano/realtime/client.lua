@@ -195,7 +195,7 @@ function Client:set_token(token)
   if st == "down" then
     self._core:start()
   elseif st ~= "idle" then
-    self._core:reconnect()
+    self:_replace_link()
   end
 end
 
@@ -203,7 +203,15 @@ end
 function Client:reconnect()
   self:_check()
   local st = self._core:state()
-  if st == "down" then self._core:start() elseif st ~= "idle" then self._core:reconnect() end
+  if st == "down" then self._core:start() elseif st ~= "idle" then self:_replace_link() end
+end
+
+-- The link goes (the core replaces it): a channel opened from now on is
+-- joined on the next link, whose "connected" it hears, and its first
+-- history there is not a rejoin's.
+function Client:_replace_link()
+  self._connected = false
+  self._core:reconnect()
 end
 
 --- Sets which close codes (and HTTP statuses) reconnect: a set table.
@@ -232,7 +240,7 @@ end
 
 -- ------------------------------------------------------------ internals
 
-local status_event = Channel._status_event
+local status_event, error_event, decode_list = frames.status_event, frames.error_event, frames.decode_list
 
 -- An event made on the Lua side (not read from the socket) runs at the
 -- next poll; the core is told so that fd() turns readable.
@@ -240,12 +248,6 @@ function Client:_local(target, ev, channel_only)
   local p = self._pending
   p[#p + 1] = { target = target, ev = ev, channel_only = channel_only }
   if #p == 1 then self._core:post() end
-end
-
-function Client:_error(channel, message, extra)
-  local payload = { message = message }
-  if extra then for k, v in pairs(extra) do payload[k] = v end end
-  return { action = "error", channel = channel and channel.name, options = {}, payload = payload }
 end
 
 -- The core keeps one ordered stream of frames per client: a channel's
@@ -268,10 +270,8 @@ function Client:_channel_closed(ch, tag, leave)
   self._nopen = self._nopen - 1
   local dropped = self._core:close_channel(tag, leave)
   if #dropped > 0 then
-    local frames = {}
-    for i = 1, #dropped do frames[i] = json.decode(dropped[i]) or dropped[i] end
-    self:_local(nil, self:_error(ch, ("%d queued action(s) of channel '%s' were not sent: the channel closed while offline")
-      :format(#dropped, ch.name), { dropped = frames }))
+    self:_local(nil, error_event(ch.name, ("%d queued action(s) of channel '%s' were not sent: the channel closed while offline")
+      :format(#dropped, ch.name), { dropped = decode_list(dropped) }))
   end
   if self._nopen == 0 then
     if self._core:state() == "open" then
@@ -299,7 +299,7 @@ function Client:_send(ch, frame, tag, queue)
     -- the offline queue was full: the oldest action gave way
     local old = json.decode(r) or r
     local where = type(old) == "table" and type(old.options) == "table" and old.options.channel
-    self:_local(nil, self:_error(self._channels[where] or ch,
+    self:_local(nil, error_event((self._channels[where] or ch).name,
       ("offline queue full (%d actions): the oldest, a %s to '%s', was dropped")
         :format(self._core:stats().queued, type(old) == "table" and old.action or "frame", tostring(where)),
       { dropped = old }))
@@ -333,8 +333,14 @@ function Client:_run_client(ev)
   return n
 end
 
+-- Both in one: the path of every message, so no call more than needed.
 function Client:_dispatch(ch, ev)
-  return (ch and self:_run_channel(ch, ev) or 0) + self:_run_client(ev)
+  local counters, report = self._counters, self._report
+  local n = ch and ch:_run(ev, report) or 0
+  counters.callbacks = counters.callbacks + n
+  local m = self._handlers:dispatch(ev, report)
+  counters.callbacks = counters.callbacks + m
+  return n + m
 end
 
 -- An error nobody listens to still reaches someone: stderr.
@@ -381,7 +387,7 @@ function Client:_on_closed(code, was_open, reason)
   if not was_open and ((code >= 100 and code < 600) or first_failure) then
     -- the server refused the upgrade (something only the app can fix), or
     -- the first attempt failed (a wrong URL looks like that): an error too
-    n = n + self:_dispatch_error(nil, self:_error(nil, reason, { code = code }))
+    n = n + self:_dispatch_error(nil, error_event(nil, reason, { code = code }))
   end
   return n + self:_report_stranded()
 end
@@ -396,12 +402,10 @@ function Client:_report_stranded()
   if st ~= "idle" and st ~= "down" then return 0 end
   local left = self._core:take()
   if #left == 0 then return 0 end
-  local frames = {}
-  for i = 1, #left do frames[i] = json.decode(left[i]) or left[i] end
   local why = self._core:stats().last_close_reason
-  return self:_dispatch_error(nil, self:_error(nil,
+  return self:_dispatch_error(nil, error_event(nil,
     ("%d queued action(s) were not sent: their channels closed and the link that was to send them ended (%s)")
-      :format(#left, why ~= "" and why or "no connection"), { dropped = frames }))
+      :format(#left, why ~= "" and why or "no connection"), { dropped = decode_list(left) }))
 end
 
 -- A count of stats(), kept by the Lua layer.
@@ -415,7 +419,7 @@ function Client:_on_frame(text)
   local ev, name = decode_frame(text)
   if not ev then
     self._counters.malformed = self._counters.malformed + 1
-    return self:_dispatch_error(nil, self:_error(nil, "malformed frame from the server: " .. name,
+    return self:_dispatch_error(nil, error_event(nil, "malformed frame from the server: " .. name,
       { frame = sample(text) }))
   end
   local ch = name ~= nil and self._open[name] or nil
@@ -427,7 +431,7 @@ function Client:_on_frame(text)
   local bad = bad_field(ev)
   if bad then
     self._counters.malformed = self._counters.malformed + 1
-    return self:_dispatch_error(ch, self:_error(ch, "malformed frame from the server: " .. bad,
+    return self:_dispatch_error(ch, error_event(name, "malformed frame from the server: " .. bad,
       { frame = sample(text) }))
   end
   if name == nil then
@@ -443,14 +447,18 @@ end
 -- An inbound frame the core refused (kind "frame_too_big", "binary_frame",
 -- "invalid_utf8"), or reading paused ("reading_paused").
 function Client:_on_error(kind, message)
-  return self:_dispatch_error(nil, self:_error(nil, message, { kind = kind }))
+  return self:_dispatch_error(nil, error_event(nil, message, { kind = kind }))
 end
 
 -- What the Lua side queued for itself (post()), run in order.
 function Client:_on_local()
   if self._stop_pending then
     self._stop_pending = false
-    if self._nopen == 0 then self._core:stop() end
+    if self._nopen == 0 then
+      -- the link goes: a channel opened now is joined on the next one
+      self._connected = false
+      self._core:stop()
+    end
   end
   local p = self._pending
   self._pending = {}
@@ -497,15 +505,7 @@ local ON = events.bind("client", {
 
 local MAX_EVENTS_PER_POLL = options.LIMITS.events_per_poll
 
--- An optional number of seconds: nil or >= 0.  NaN is refused: the C core
--- turns a timeout into milliseconds, and run(NaN) would never end.
--- realtime.poll() checks its timeout with it too.
-local function check_seconds(v, fname)
-  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
-    error("bad argument #1 to '" .. fname .. "' (non-negative number expected, got " ..
-      (type(v) == "number" and tostring(v) or type(v)) .. ")", 3)
-  end
-end
+local check_seconds = options.check_seconds
 
 --- Runs the callbacks that are ready and the client's own workflows that
 --- are due; waits up to timeout seconds (default 0) for the first.  Another
@@ -591,6 +591,4 @@ end
 
 Client.__close = Client.close
 Client.__gc = Client.close
-Client._check_seconds = check_seconds
-
 return Client

@@ -1,5 +1,6 @@
 --- xano.realtime.frames: the frames the client receives, decoded and
---- checked before the client routes them.  A frame that is not a Xano
+--- checked before the client routes them, and the events the Lua layer
+--- makes itself (connection_status, error).  A frame that is not a Xano
 --- frame, or whose known fields have the wrong types, reaches the app as
 --- an error event only, and changes no presence or history state.
 local json = require "xano.realtime.json"
@@ -74,6 +75,34 @@ function M.decode(text)
     return nil, "options.channel is not a string"
   end
   return ev, name
+end
+
+--- The frames of a list (the core's texts), decoded where they are JSON.
+function M.decode_list(list)
+  local out = {}
+  for i = 1, #list do out[i] = json.decode(list[i]) or list[i] end
+  return out
+end
+
+-- The payload { [key] = value } plus the fields of extra.
+local function payload_with(key, value, extra)
+  local payload = { [key] = value }
+  if extra then for k, v in pairs(extra) do payload[k] = v end end
+  return payload
+end
+
+--- A connection_status event: of the channel named channel, or of the
+--- client when channel is nil.
+function M.status_event(status, extra, channel)
+  return { action = "connection_status", channel = channel, options = {},
+           payload = payload_with("status", status, extra) }
+end
+
+--- An error event: of the channel named channel, or of the client when
+--- channel is nil.
+function M.error_event(channel, message, extra)
+  return { action = "error", channel = channel, options = {},
+           payload = payload_with("message", message, extra) }
 end
 
 return M

@@ -2,7 +2,9 @@
 --- a rejoin asks for the whole history again, so each channel remembers a
 --- bounded record of the messages it delivered (by canonical text) and,
 --- when the history that follows a rejoin arrives, delivers only what comes
---- after the last message it had already delivered.
+--- after the last message it had already delivered.  The record covers one
+--- opening of the channel: open() starts it afresh (clear), so that a
+--- reopened channel's history is cut only by what that opening delivered.
 local json = require "xano.realtime.json"
 
 local M = {}
@@ -28,6 +30,13 @@ function M:seen(frame)
     self.keys[self.first] = nil
     self.first = self.first + 1
   end
+end
+
+--- Forgets every delivered message (the channel opens again).
+function M:clear()
+  self.keys = {}
+  self.first = 1
+  self.last = 0
 end
 
 function M:count()

@@ -78,6 +78,16 @@ M.RECONNECT_CODES = {
   408, 429, 500, 502, 503, 504,
 }
 
+--- The optional seconds of poll(), run() and realtime.poll(): nil or >= 0
+--- (errors point at their caller).  NaN is refused: the C core turns a
+--- timeout into milliseconds, and run(NaN) would never end.
+function M.check_seconds(v, fname)
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
+    error("bad argument #1 to '" .. fname .. "' (non-negative number expected, got " ..
+      (type(v) == "number" and tostring(v) or type(v)) .. ")", 3)
+  end
+end
+
 --- The default of each option, by its path ("ping_interval",
 --- "reconnect.max", ...): read it here, never write the number again.
 M.DEFAULTS = {}
