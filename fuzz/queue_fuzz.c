@@ -11,7 +11,7 @@
  * shared between queues (xrt_buf_ref) must survive until the last unref;
  * ASan and LeakSanitizer catch a double free or a leak.
  */
-#include "../src/rt.h"
+#include "../src/queue.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * that ends the input early (truncated sequences).  The input is copied
  * into a buffer of exactly its size, so a read past the end trips ASan.
  */
-#include "../src/rt.h"
+#include "../src/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -18,7 +18,7 @@
  *               itself (masked, fragmented, with pings in between) and
  *               the parser must give back exactly those messages.
  */
-#include "../src/rt.h"
+#include "../src/wsframe.h"
 
 #include <stdio.h>
 #include <stdlib.h>

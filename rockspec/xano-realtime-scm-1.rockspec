@@ -43,10 +43,11 @@ build = {
   modules = {
     ["xano.realtime.core"] = {
       sources = {
-        "src/client.c", "src/connect.c", "src/loop.c", "src/lua_client.c",
-        "src/lua_core.c", "src/lua_events.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c", "src/proxy.c", "src/kinds.c", "src/client_ops.c",
-        "src/queue.c", "src/resolve.c", "src/server.c", "src/wsframe.c",
-        "src/http.c", "src/server_sock.c", "src/server_listen.c",
+        "src/client.c", "src/client_ops.c", "src/connect.c", "src/endpoint.c",
+        "src/http.c", "src/kinds.c", "src/loop.c", "src/lua_client.c", "src/lua_core.c",
+        "src/lua_events.c", "src/lua_json.c", "src/lua_members.c", "src/lua_server.c",
+        "src/proxy.c", "src/queue.c", "src/resolve.c", "src/server.c", "src/server_listen.c",
+        "src/server_sock.c", "src/signal.c", "src/wsframe.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "websockets", "ssl", "crypto", "pthread" },

@@ -93,7 +93,7 @@ xrt_client_new(xrt_loop *loop, const xrt_client_opts *o)
 		return NULL;
 	}
 	c->proxy_port = o->proxy_port;
-	c->race.dialing = -1;
+	xrt_race_init(&c->race, xrt_loop_context(loop), &xrt_client_race_ops, c);
 	c->port = o->port;
 	c->tls = o->tls;
 	c->verify = o->verify;
@@ -527,7 +527,7 @@ finish_stop(xrt_client *c)
 	lws_sul_cancel(&c->sul_retry);
 	lws_sul_cancel(&c->sul_deadline);
 	lws_sul_cancel(&c->sul_ping);
-	xrt_race_cancel(c);
+	xrt_race_cancel(&c->race);
 	c->proxy_asking = 0;
 	c->closing = 0;
 	if (!c->restart || c->stop_final)
@@ -559,7 +559,7 @@ attempt_ended(xrt_client *c)
 	if (c->wsi)
 		lws_set_opaque_user_data(c->wsi, NULL);
 	c->wsi = NULL;
-	xrt_race_cancel(c);
+	xrt_race_cancel(&c->race);
 	c->proxy_asking = 0;
 	c->resolving = 0;
 	c->was_open = 0;
@@ -639,8 +639,8 @@ deadline_fire(lws_sorted_usec_list_t *sul)
 	}
 	if (c->race.active) {
 		seconds(s, sizeof(s), c->connect_timeout_us);
-		xrt_race_cancel(c);
-		xrt_race_describe(c, who, sizeof(who));
+		xrt_race_cancel(&c->race);
+		xrt_race_describe(&c->race, who, sizeof(who));
 		snprintf(m, sizeof(m), "connect timeout: no connection to %s%.100s "
 			 "port %d within %s (%.150s)", c->proxy_host ? "the proxy " : "",
 			 c->proxy_host ? c->proxy_host : c->host,
@@ -866,7 +866,7 @@ connect_now(xrt_client *c)
 			return;
 		}
 	}
-	xrt_race_start(c, addrs);
+	xrt_race_start(&c->race, addrs);
 }
 
 void
@@ -880,7 +880,7 @@ xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 		return;
 	c->resolving = 0;
 	if (addrs) {
-		xrt_race_start(c, addrs);
+		xrt_race_start(&c->race, addrs);
 		return;
 	}
 	snprintf(m, sizeof(m), "cannot resolve %s%.100s: %.80s",
@@ -1370,7 +1370,7 @@ xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	/* the connections of an attempt's race belong to connect.c until
 	 * one wins; callbacks of an earlier attempt's connection are stale */
 	if (wsi != c->wsi) {
-		xrt_race_callback(c, wsi, reason, in, len);
+		xrt_race_callback(&c->race, wsi, reason, in, len);
 		return 0;
 	}
 

@@ -14,6 +14,8 @@
 #include "events.h"
 #include "loop.h"
 
+typedef struct xrt_client xrt_client;
+
 /* The client's commands (besides the loop's XCMD_RESUME, _RELEASE, _WRITE) */
 enum { XCMD_START = XCMD_KIND, XCMD_STOP, XCMD_RECONNECT, XCMD_KILL };
 

@@ -53,4 +53,12 @@ struct xrt_client {
 	uint64_t proxy_asking;	/* id of the question to the proxy, 0: none */
 };
 
+/* What the address race asks of the client (client_ops.c hands them over
+ * as xrt_client_race_ops): a connection to addr through lws, the winner,
+ * the end of a race that nothing won. */
+struct lws *xrt_client_dial(xrt_client *c, const char *addr);
+void xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr);
+void xrt_client_race_lost(xrt_client *c, const char *reason);
+extern const xrt_race_ops xrt_client_race_ops;
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * client_ops.c - what a client does for the loop (xrt_ep_ops): its
  * commands, its part in the Lua state's shutdown and in the process's
- * exit, the answers of the resolver and the proxy, and its lws protocol.
+ * exit, the answers of the resolver and the proxy, and its lws protocol;
+ * and what it does for its address race (xrt_race_ops).
  */
 #include "client_internal.h"
 
@@ -64,3 +65,23 @@ const xrt_ep_ops xrt_client_ops = {
 	client_busy, client_exit_drain_us, client_destroy, client_resolved,
 	client_proxy_answer
 };
+
+static struct lws *
+race_dial(void *owner, const char *addr)
+{
+	return xrt_client_dial(owner, addr);
+}
+
+static void
+race_won(void *owner, struct lws *wsi, const char *addr)
+{
+	xrt_client_race_won(owner, wsi, addr);
+}
+
+static void
+race_lost(void *owner, const char *reason)
+{
+	xrt_client_race_lost(owner, reason);
+}
+
+const xrt_race_ops xrt_client_race_ops = { race_dial, race_won, race_lost };

@@ -23,23 +23,22 @@
  * address is described as refused or unreachable, and one still trying
  * when connect_timeout ends as "no answer".
  */
-#include "client_internal.h"
+#include "connect.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define XRT_ATTEMPT_DELAY_US (250 * 1000)	/* RFC 8305 section 5 */
 
-static void start_next(xrt_client *c);
+static void start_next(xrt_race *r);
 
 static void
 next_fire(lws_sorted_usec_list_t *sul)
 {
 	xrt_race *r = lws_container_of(sul, xrt_race, sul_next);
-	xrt_client *c = lws_container_of(r, xrt_client, race);
 
 	if (r->active)
-		start_next(c);
+		start_next(r);
 }
 
 static void
@@ -71,30 +70,28 @@ cancel_all(xrt_race *r, int except)
 
 /* The race is over when nothing is trying and nothing is left to try. */
 static void
-check_lost(xrt_client *c)
+check_lost(xrt_race *r)
 {
-	xrt_race *r = &c->race;
 	char why[300];
 
 	if (!r->active || r->live || r->next < r->n)
 		return;
 	r->active = 0;
 	lws_sul_cancel(&r->sul_next);
-	xrt_race_describe(c, why, sizeof(why));
-	xrt_client_race_lost(c, why);
+	xrt_race_describe(r, why, sizeof(why));
+	r->ops->lost(r->owner, why);
 }
 
 static void
-failed(xrt_client *c, int i, const char *what)
+failed(xrt_race *r, int i, const char *what)
 {
-	xrt_race *r = &c->race;
 	xrt_try *t = &r->tries[i];
 
 	if (t->state != XTRY_CONNECTING)
 		return;
 	t->state = XTRY_FAILED;
 	/* lws still calls back for it (its close, its destroy) after this
-	 * callback returns, and the client may be gone by then: the race
+	 * callback returns, and the owner may be gone by then: the race
 	 * just lost can end a client whose close was waiting for it */
 	if (t->wsi)
 		lws_set_opaque_user_data(t->wsi, NULL);
@@ -105,16 +102,15 @@ failed(xrt_client *c, int i, const char *what)
 		 "refused or unreachable" : what);
 	/* a failure starts the next address at once (RFC 8305 section 5) */
 	if (r->next < r->n) {
-		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &r->sul_next, next_fire, 1);
+		lws_sul_schedule(r->ctx, 0, &r->sul_next, next_fire, 1);
 		return;
 	}
-	check_lost(c);
+	check_lost(r);
 }
 
 static void
-start_next(xrt_client *c)
+start_next(xrt_race *r)
 {
-	xrt_race *r = &c->race;
 	struct lws *wsi;
 	int i;
 
@@ -124,7 +120,7 @@ start_next(xrt_client *c)
 	r->tries[i].state = XTRY_CONNECTING;
 	r->live++;
 	r->dialing = i;
-	wsi = xrt_client_dial(c, r->tries[i].addr);
+	wsi = r->ops->dial(r->owner, r->tries[i].addr);
 	r->dialing = -1;
 	if (!r->active)		/* it connected during the dial and won */
 		return;
@@ -135,22 +131,32 @@ start_next(xrt_client *c)
 		return;
 	}
 	if (!wsi) {
-		failed(c, i, "cannot start a connection");
+		failed(r, i, "cannot start a connection");
 		return;
 	}
 	r->tries[i].wsi = wsi;
 	if (r->next < r->n)
-		lws_sul_schedule(xrt_loop_context(c->ep.loop), 0, &r->sul_next, next_fire,
+		lws_sul_schedule(r->ctx, 0, &r->sul_next, next_fire,
 				 XRT_ATTEMPT_DELAY_US);
 }
 
 void
-xrt_race_start(xrt_client *c, const char *addrs)
+xrt_race_init(xrt_race *r, struct lws_context *ctx, const xrt_race_ops *ops,
+	      void *owner)
 {
-	xrt_race *r = &c->race;
+	memset(r, 0, sizeof(*r));
+	r->ctx = ctx;
+	r->ops = ops;
+	r->owner = owner;
+	r->dialing = -1;
+}
+
+void
+xrt_race_start(xrt_race *r, const char *addrs)
+{
 	const char *p = addrs;
 
-	xrt_race_cancel(c);
+	xrt_race_cancel(r);
 	memset(r->tries, 0, sizeof(r->tries));
 	r->n = r->next = r->live = 0;
 	r->dialing = -1;
@@ -171,23 +177,22 @@ xrt_race_start(xrt_client *c, const char *addrs)
 	r->active = 1;
 	if (!r->n) {
 		r->active = 0;
-		xrt_client_race_lost(c, "no address to try");
+		r->ops->lost(r->owner, "no address to try");
 		return;
 	}
-	start_next(c);
+	start_next(r);
 }
 
 void
-xrt_race_cancel(xrt_client *c)
+xrt_race_cancel(xrt_race *r)
 {
-	cancel_all(&c->race, -1);
+	cancel_all(r, -1);
 }
 
 int
-xrt_race_callback(xrt_client *c, struct lws *wsi,
+xrt_race_callback(xrt_race *r, struct lws *wsi,
 		  enum lws_callback_reasons reason, void *in, size_t len)
 {
-	xrt_race *r = &c->race;
 	int i;
 
 	if (!r->active)
@@ -205,17 +210,17 @@ xrt_race_callback(xrt_client *c, struct lws *wsi,
 		r->tries[i].state = XTRY_WON;
 		r->tries[i].wsi = NULL;
 		cancel_all(r, i);
-		xrt_client_race_won(c, wsi, r->tries[i].addr);
+		r->ops->won(r->owner, wsi, r->tries[i].addr);
 		break;
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		failed(c, i, in ? (const char *)in : "connection failed");
+		failed(r, i, in ? (const char *)in : "connection failed");
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* gone without a word */
-		failed(c, i, "connection failed");
+		failed(r, i, "connection failed");
 		break;
 
 	default:
@@ -225,9 +230,8 @@ xrt_race_callback(xrt_client *c, struct lws *wsi,
 }
 
 void
-xrt_race_describe(xrt_client *c, char *out, size_t len)
+xrt_race_describe(const xrt_race *r, char *out, size_t len)
 {
-	xrt_race *r = &c->race;
 	size_t used = 0;
 	int i;
 

@@ -3,13 +3,11 @@
  *
  * Owns the libwebsockets context, the thread that runs lws_service(), the
  * command queue that carries Lua's requests to that thread (woken with
- * lws_cancel_service(), the only cross-thread lws call), and the event
- * queues that carry what happened back to Lua.  Every endpoint (client
- * connection or server) of a Lua state lives on this one thread.
- *
- * Each endpoint, and the loop as a whole, has an eventfd that is readable
- * exactly while events wait for Lua, so a host loop (luv, cqueues, nginx,
- * a game engine) can poll it, and the Lua thread can sleep on it.
+ * lws_cancel_service(), the only cross-thread lws call), the shutdown of
+ * the state and the process's exit.  Every endpoint (client connection or
+ * server) of a Lua state lives on this one thread; the endpoints and the
+ * events they hand back to Lua are endpoint.c's, the eventfd signals that
+ * tell the Lua thread or a host loop are signal.c's.
  *
  * The loop knows no kind of endpoint: it calls the ops table each kind
  * registered (xrt_kinds, loop.h), and runs the jobs that the transport's
@@ -19,13 +17,10 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -44,15 +39,6 @@ struct xrt_ca_vhost {
 /* The item kind of a job (xrt_loop_post); commands for endpoints are > 0. */
 #define LOOP_JOB (-1)
 
-double
-xrt_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 uint64_t
 xrt_random(xrt_loop *loop)
 {
@@ -64,163 +50,6 @@ xrt_random(xrt_loop *loop)
 	x ^= x >> 27;
 	loop->rng = x;
 	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static void
-efd_set(int fd)
-{
-	uint64_t one = 1;
-	ssize_t r;
-
-	do
-		r = write(fd, &one, sizeof(one));
-	while (r < 0 && errno == EINTR);
-}
-
-static void
-efd_clear(int fd)
-{
-	uint64_t v;
-	ssize_t r;
-
-	do
-		r = read(fd, &v, sizeof(v));
-	while (r < 0 && errno == EINTR);
-}
-
-/* The signal rules, all under mu (see xrt_signal in rt.h). */
-static int
-sig_init(xrt_signal *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return s->fd < 0 ? -1 : 0;
-}
-
-/* Events now wait where there were none. */
-static void
-sig_filled(xrt_signal *s)
-{
-	if (!s->raised && (s->exported || s->waiters)) {
-		efd_set(s->fd);
-		s->raised = 1;
-	}
-}
-
-/* No event waits any more. */
-static void
-sig_emptied(xrt_signal *s)
-{
-	if (s->raised) {
-		efd_clear(s->fd);
-		s->raised = 0;
-	}
-}
-
-static int
-sig_export(xrt_signal *s, size_t waiting)
-{
-	s->exported = 1;
-	if (waiting)
-		sig_filled(s);
-	return s->fd;
-}
-
-/* poll()'s milliseconds for a timeout in seconds: -1 (for ever) when
- * negative, rounded up, capped so that the conversion stays defined */
-static int
-timeout_ms(double timeout)
-{
-	if (timeout < 0)
-		return -1;
-	if (timeout > 2000000.0)
-		return 2000000000;
-	return (int)(timeout * 1000.0 + 0.999);
-}
-
-void
-xrt_sleep(double seconds)
-{
-	poll(NULL, 0, timeout_ms(seconds));
-}
-
-static int
-poll_fd(int fd, double timeout)
-{
-	struct pollfd pfd;
-	int r;
-
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	r = poll(&pfd, 1, timeout_ms(timeout));
-	if (r < 0)
-		return errno == EINTR ? -1 : 0;
-	return r > 0;
-}
-
-/* Events waiting for Lua (under mu): those queued and those the Lua
- * thread took at its last take, which it may not have handed out yet. */
-static size_t
-ep_waiting(const xrt_endpoint *ep)
-{
-	return ep->events.count + ep->held;
-}
-
-/* Waits on s until events wait (for ep, or any endpoint when NULL). */
-static int
-sig_wait(xrt_loop *loop, xrt_signal *s, const xrt_endpoint *ep, double timeout)
-{
-	int r;
-
-	pthread_mutex_lock(&loop->mu);
-	if (ep ? ep_waiting(ep) : loop->pending) {
-		pthread_mutex_unlock(&loop->mu);
-		return 1;
-	}
-	s->waiters++;
-	pthread_mutex_unlock(&loop->mu);
-	r = poll_fd(s->fd, timeout);
-	pthread_mutex_lock(&loop->mu);
-	s->waiters--;
-	pthread_mutex_unlock(&loop->mu);
-	return r;
-}
-
-int
-xrt_ep_wait(xrt_endpoint *ep, double timeout)
-{
-	if (ep->batch.count)	/* the Lua thread holds some: no need to look */
-		return 1;
-	return sig_wait(ep->loop, &ep->sig, ep, timeout);
-}
-
-int
-xrt_loop_wait(xrt_loop *loop, double timeout)
-{
-	return sig_wait(loop, &loop->sig, NULL, timeout);
-}
-
-int
-xrt_ep_fd(xrt_endpoint *ep)
-{
-	int fd;
-
-	pthread_mutex_lock(&ep->loop->mu);
-	fd = sig_export(&ep->sig, ep_waiting(ep));
-	pthread_mutex_unlock(&ep->loop->mu);
-	return fd;
-}
-
-int
-xrt_loop_fd(xrt_loop *loop)
-{
-	int fd;
-
-	pthread_mutex_lock(&loop->mu);
-	fd = sig_export(&loop->sig, loop->pending);
-	pthread_mutex_unlock(&loop->mu);
-	return fd;
 }
 
 /* ------------------------------------------------------------ commands */
@@ -430,9 +259,7 @@ shutdown_complete(xrt_loop *loop)
 	return 1;
 }
 
-/* Set on every service thread: xrt_ep_event() stages what it is given
- * there, and hands it over at once from a Lua thread. */
-static _Thread_local int on_service_thread;
+_Thread_local int xrt_on_service_thread;	/* see loop_internal.h */
 
 static void *
 service_main(void *arg)
@@ -444,7 +271,7 @@ service_main(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	on_service_thread = 1;
+	xrt_on_service_thread = 1;
 
 	for (;;) {
 		int stop;
@@ -627,7 +454,7 @@ xrt_loop_new(char *err, size_t errlen)
 	raise_fd_limit();
 	pthread_mutex_init(&loop->mu, NULL);
 	loop->refs = 1;
-	if (sig_init(&loop->sig) < 0) {
+	if (xrt_sig_init(&loop->sig) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -714,298 +541,6 @@ xrt_loop_release(xrt_loop *loop)
 		loop->thread_started = 0;
 	}
 	xrt_loop_unref(loop);
-}
-
-/* ------------------------------------------------------------ endpoints */
-
-int
-xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, const xrt_ep_ops *ops,
-	    size_t in_limit)
-{
-	if (sig_init(&ep->sig) < 0)
-		return -1;
-	ep->loop = loop;
-	ep->ops = ops;
-	ep->refs = 2;		/* the Lua handle and the service thread */
-	ep->in_limit = in_limit;
-	pthread_mutex_lock(&loop->mu);
-	loop->refs++;
-	ep->next = loop->eps;
-	loop->eps = ep;
-	pthread_mutex_unlock(&loop->mu);
-	return 0;
-}
-
-static void
-ep_free(xrt_endpoint *ep)
-{
-	xrt_loop *loop = ep->loop;
-	xrt_endpoint **pp;
-
-	pthread_mutex_lock(&loop->mu);
-	for (pp = &loop->eps; *pp; pp = &(*pp)->next)
-		if (*pp == ep) {
-			*pp = ep->next;
-			break;
-		}
-	loop->pending -= ep_waiting(ep);
-	if (!loop->pending)
-		sig_emptied(&loop->sig);
-	xrt_fifo_clear(&ep->events);
-	pthread_mutex_unlock(&loop->mu);
-	/* the service thread let go of it, so nothing is staged; the Lua
-	 * handle let go too, so the batch is nobody's */
-	xrt_fifo_clear(&ep->staged);
-	xrt_fifo_clear(&ep->batch);
-	xrt_item_free(ep->cur);
-	close(ep->sig.fd);
-	ep->ops->destroy(ep);
-	xrt_loop_unref(loop);
-}
-
-static void
-ep_unref(xrt_endpoint *ep)
-{
-	int last;
-
-	pthread_mutex_lock(&ep->loop->mu);
-	last = --ep->refs == 0;
-	pthread_mutex_unlock(&ep->loop->mu);
-	if (last)
-		ep_free(ep);
-}
-
-void
-xrt_ep_release(xrt_endpoint *ep)
-{
-	xrt_loop *loop = ep->loop;
-
-	/* What waits for it waits for nobody now: it stops counting at
-	 * once, or a wait of the whole state would return for it until the
-	 * service thread lets go. */
-	pthread_mutex_lock(&loop->mu);
-	ep->lua_closed = 1;
-	loop->pending -= ep_waiting(ep);
-	ep->held = ep->held_bytes = 0;
-	xrt_fifo_clear(&ep->events);
-	sig_emptied(&ep->sig);
-	if (!loop->pending)
-		sig_emptied(&loop->sig);
-	pthread_mutex_unlock(&loop->mu);
-	ep_unref(ep);
-}
-
-void
-xrt_ep_service_done(xrt_endpoint *ep)
-{
-	if (ep->service_done)
-		return;
-	xrt_loop_flush(ep->loop);	/* its last events, and off the list */
-	ep->service_done = 1;
-	ep_unref(ep);
-}
-
-/* Hands queued events to Lua: appends them to ep's events, raising the
- * signals when events now wait.  Under mu. */
-static void
-hand_over(xrt_endpoint *ep, xrt_fifo *q)
-{
-	xrt_loop *loop = ep->loop;
-	size_t n = q->count;
-
-	if (!n)
-		return;
-	xrt_fifo_append(&ep->events, q);
-	sig_filled(&ep->sig);	/* both do nothing when already raised */
-	loop->pending += n;
-	sig_filled(&loop->sig);
-}
-
-/* Service thread: hands every staged event over, under one lock. */
-void
-xrt_loop_flush(xrt_loop *loop)
-{
-	xrt_endpoint *ep, *next;
-	xrt_fifo dropped = { NULL, NULL, 0, 0 };
-
-	if (!loop->staged)
-		return;
-	pthread_mutex_lock(&loop->mu);
-	for (ep = loop->staged; ep; ep = next) {
-		next = ep->staged_next;
-		ep->staged_next = NULL;
-		ep->staged_on = 0;
-		if (ep->lua_closed)
-			xrt_fifo_append(&dropped, &ep->staged);
-		else
-			hand_over(ep, &ep->staged);
-	}
-	loop->staged = NULL;
-	pthread_mutex_unlock(&loop->mu);
-	xrt_fifo_clear(&dropped);
-}
-
-/* Service thread, after a received frame is counted: many staged events
- * are handed over at once, not at the end of the pass. */
-void
-xrt_ep_staged_check(xrt_endpoint *ep)
-{
-	if (ep->staged.count >= XRT_STAGE_MAX)
-		xrt_loop_flush(ep->loop);
-}
-
-size_t
-xrt_ep_backlog(const xrt_endpoint *ep)
-{
-	return ep->events.bytes + ep->held_bytes + ep->staged.bytes;
-}
-
-static xrt_item *
-event_item(int kind, int64_t a, int64_t b, xrt_buf *buf, xrt_buf *buf2)
-{
-	xrt_item *it = xrt_item_new(kind, buf);
-
-	if (!it) {
-		xrt_buf_unref(buf2);
-		return NULL;
-	}
-	it->a = a;
-	it->b = b;
-	it->buf2 = buf2;
-	return it;
-}
-
-void
-xrt_ep_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
-	     xrt_buf *buf2)
-{
-	xrt_loop *loop = ep->loop;
-	xrt_item *it = event_item(kind, a, b, buf, buf2);
-
-	if (!it)
-		return;
-	if (on_service_thread)
-		xrt_loop_flush(loop);	/* what it staged goes first */
-	pthread_mutex_lock(&loop->mu);
-	if (ep->lua_closed) {
-		pthread_mutex_unlock(&loop->mu);
-		xrt_item_free(it);
-		return;
-	}
-	xrt_fifo_push(&ep->events, it);
-	sig_filled(&ep->sig);
-	if (++loop->pending == 1)
-		sig_filled(&loop->sig);
-	pthread_mutex_unlock(&loop->mu);
-}
-
-/* Service thread, for received frames (and what reading them reports):
- * staged, handed over with the others after this pass of lws_service()
- * (received data is serviced after its poll(), so the pass ends soon),
- * or at once when many wait (xrt_ep_staged_check), or before any other
- * event of this thread (xrt_ep_event), so the order holds. */
-void
-xrt_ep_rx_event(xrt_endpoint *ep, int kind, int64_t a, int64_t b, xrt_buf *buf,
-		xrt_buf *buf2)
-{
-	xrt_loop *loop = ep->loop;
-	xrt_item *it;
-
-	if (!on_service_thread) {
-		xrt_ep_event(ep, kind, a, b, buf, buf2);
-		return;
-	}
-	it = event_item(kind, a, b, buf, buf2);
-	if (!it)
-		return;
-	xrt_fifo_push(&ep->staged, it);
-	if (!ep->staged_on) {
-		ep->staged_on = 1;
-		ep->staged_next = loop->staged;
-		loop->staged = ep;
-	}
-}
-
-/* Takes the next batch, under one lock: what the last one held is handed
- * out by now, so it no longer counts as waiting; what the new one holds
- * does until it is handed out.  Lua thread. */
-static void
-take_batch(xrt_endpoint *ep)
-{
-	xrt_loop *loop = ep->loop;
-	xrt_item *it;
-	int resume = 0;
-
-	pthread_mutex_lock(&loop->mu);
-	loop->pending -= ep->held;
-	while (ep->batch.count < XRT_BATCH_MAX && (it = xrt_fifo_pop(&ep->events)))
-		xrt_fifo_push(&ep->batch, it);
-	ep->held = ep->batch.count;
-	ep->held_bytes = ep->batch.bytes;
-	if (!ep_waiting(ep))
-		sig_emptied(&ep->sig);
-	if (!loop->pending)
-		sig_emptied(&loop->sig);
-	if (ep->paused && ep->events.bytes + ep->held_bytes <= ep->in_limit / 2) {
-		ep->paused = 0;
-		resume = 1;
-	}
-	pthread_mutex_unlock(&loop->mu);
-	if (resume)
-		xrt_loop_cmd(loop, XCMD_RESUME, ep, 0, 0, NULL, NULL);
-}
-
-/* The next event, or NULL.  The batch is taken again as soon as its last
- * event is handed out, not at the next call: an app that stops reading
- * after that event (a wait that got what it waited for) leaves nothing
- * counted as waiting, so the state's fd and wait() go quiet. */
-xrt_item *
-xrt_ep_next(xrt_endpoint *ep)
-{
-	xrt_item *it;
-
-	xrt_item_free(ep->cur);
-	if (!ep->batch.count)
-		take_batch(ep);
-	ep->cur = it = xrt_fifo_pop(&ep->batch);
-	if (it && !ep->batch.count)
-		take_batch(ep);
-	return it;
-}
-
-/* ------------------------------------------------------------ accessors */
-
-xrt_loop *
-xrt_ep_loop(const xrt_endpoint *ep)
-{
-	return ep->loop;
-}
-
-int
-xrt_ep_lua_closed(const xrt_endpoint *ep)
-{
-	return ep->lua_closed;
-}
-
-int
-xrt_ep_pause_check(xrt_endpoint *ep)
-{
-	if (ep->paused || xrt_ep_backlog(ep) <= ep->in_limit)
-		return 0;
-	ep->paused = 1;
-	return 1;
-}
-
-int
-xrt_ep_paused(const xrt_endpoint *ep)
-{
-	return ep->paused;
-}
-
-size_t
-xrt_ep_in_limit(const xrt_endpoint *ep)
-{
-	return ep->in_limit;
 }
 
 /* The endpoints this thread still holds cannot be freed under us (the

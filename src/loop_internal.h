@@ -40,4 +40,16 @@ struct xrt_loop {
 	uint64_t rng;		/* service */
 };
 
+/* The signal rules (signal.c), under mu: see xrt_signal in loop.h. */
+int xrt_sig_init(xrt_signal *s);
+void xrt_sig_filled(xrt_signal *s);	/* events now wait where there were none */
+void xrt_sig_emptied(xrt_signal *s);	/* no event waits any more */
+int xrt_sig_export(xrt_signal *s, size_t waiting);
+/* 1 when fd is readable within timeout (s), 0 if not, -1 on a signal */
+int xrt_poll_fd(int fd, double timeout);
+
+/* Set on every service thread: xrt_ep_event() stages what it is given
+ * there, and hands it over at once from a Lua thread. */
+extern _Thread_local int xrt_on_service_thread;
+
 #endif

@@ -6,7 +6,8 @@
 #define XRT_LUA_BINDING_H
 
 #include "compat.h"
-#include "rt.h"
+#include "events.h"
+#include "loop.h"
 
 #define XRT_LOOP_MT "xano.realtime.loop"
 #define XRT_CLIENT_MT "xano.realtime.core.client"

@@ -8,6 +8,7 @@
  * thread for a clean shutdown.
  */
 #include "lua_binding.h"
+#include "rt.h"
 
 #include <stdio.h>
 #include <string.h>

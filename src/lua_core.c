@@ -8,6 +8,7 @@
  * when the last client or server of the state is closed or collected.
  */
 #include "lua_binding.h"
+#include "client.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -8,6 +8,7 @@
  * results, and the description is a constant walked in order.
  */
 #include "lua_binding.h"
+#include "wsframe.h"
 
 enum { SLOT_END, SLOT_a, SLOT_b, SLOT_buf, SLOT_buf2 };
 enum {
