@@ -49,7 +49,7 @@ release(lua_State *L, server_handle *sh)
 
 	if (ep) {
 		sh->h.ep = NULL;
-		xrt_loop_cmd(ep->loop, XCMD_RELEASE, ep, 0, 0, NULL, NULL);
+		xrt_loop_cmd(xrt_ep_loop(ep), XCMD_RELEASE, ep, 0, 0, NULL, NULL);
 		xrt_ep_release(ep);
 		xrt_lua_ep_closed(L, &sh->h);
 	}
@@ -131,7 +131,7 @@ server_shutdown(lua_State *L)
 	double deadline = xrt_now() + luaL_optnumber(L, 2, 5);
 	int done = 0;
 
-	xrt_loop_cmd(ep->loop, XCMD_SERVER_CLOSE, ep, 0, 0, NULL, NULL);
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_SERVER_CLOSE, ep, 0, 0, NULL, NULL);
 	while (!done) {
 		xrt_item *it = xrt_ep_next(ep);
 		double left;
@@ -236,7 +236,7 @@ server_accept(lua_State *L)
 	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 
-	xrt_loop_cmd(ep->loop, XCMD_ACCEPT, ep, id, 0, opt_buf(L, 3), NULL);
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_ACCEPT, ep, id, 0, opt_buf(L, 3), NULL);
 	return 0;
 }
 
@@ -321,7 +321,7 @@ server_respond(lua_State *L)
 	luaL_optstring(L, 4, NULL);
 	ctype = head_lines(L, 5, 6);
 	body = opt_buf(L, 4);
-	xrt_loop_cmd(ep->loop, XCMD_RESPOND, ep, id, status, body, ctype);
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_RESPOND, ep, id, status, body, ctype);
 	return 0;
 }
 
@@ -350,7 +350,7 @@ server_close_socket(lua_State *L)
 
 	luaL_argcheck(L, code >= 1000 && code <= 4999, 3, "close code expected");
 	luaL_optstring(L, 4, NULL);
-	xrt_loop_cmd(ep->loop, XCMD_SOCK_CLOSE, ep, id, code, opt_buf(L, 4),
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_SOCK_CLOSE, ep, id, code, opt_buf(L, 4),
 		     NULL);
 	return 0;
 }
@@ -371,7 +371,7 @@ server_wait(lua_State *L)
 {
 	xrt_endpoint *ep = check_ep(L);
 
-	return xrt_lua_wait(L, ep->loop, ep, 2);
+	return xrt_lua_wait(L, xrt_ep_loop(ep), ep, 2);
 }
 
 static int
