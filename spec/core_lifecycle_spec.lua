@@ -6,6 +6,10 @@ local core = require "xano.realtime.core"
 
 local function client() return core.client{ host = "127.0.0.1", port = 9, tls = false } end
 
+-- the core takes every server setting explicitly: the library's defaults
+local server_config = require "xano.realtime.server.config"
+local function server(port) return core.server(server_config.core_defaults("127.0.0.1", port)) end
+
 describe("core objects", function()
   after_each(function()
     require("support.helpers").cleanup()
@@ -29,7 +33,7 @@ describe("core objects", function()
 
   it("share one service thread per Lua state", function()
     local before = core.threads()
-    local a, b, s = client(), client(), assert(core.server{ port = 0 })
+    local a, b, s = client(), client(), assert(server(0))
     assert.equal(before == 0 and 1 or before, core.threads())
     a:close(); b:close(); s:close()
   end)
@@ -79,12 +83,12 @@ describe("core objects", function()
   it("reject bad options with the option's name", function()
     assert.has_error(function() core.client{} end, "option 'host' is required")
     assert.has_error(function() core.client{ host = "h", port = "x" } end, "option 'port': number expected, got string")
-    assert.error_matches(function() core.server{ port = 70000 } end, "option 'port': out of range %(0 to 65535")
+    assert.error_matches(function() server(70000) end, "option 'port': out of range %(0 to 65535")
   end)
 
   it("return nil and a message when a server cannot listen", function()
-    local s = assert(core.server{ port = 0 })
-    local t, err = core.server{ port = s:port() }
+    local s = assert(server(0))
+    local t, err = server(s:port())
     assert.is_nil(t)
     assert.matches("cannot listen on 127.0.0.1:" .. s:port(), err)
     s:close()
