@@ -93,4 +93,23 @@ describe("core objects", function()
     assert.matches("cannot listen on 127.0.0.1:" .. s:port(), err)
     s:close()
   end)
+
+  it("keep no server defaults of their own: every setting comes from the Lua layer", function()
+    local full = server_config.core_defaults("127.0.0.1", 0)
+    local keys = {}
+    for k in pairs(full) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.equal("host in_limit max_body max_frame max_head max_queue ping_interval port",
+      table.concat(keys, " "))
+    for _, k in ipairs(keys) do
+      local t = {}
+      for k2, v in pairs(full) do t[k2] = v end
+      t[k] = nil
+      assert.has_error(function() core.server(t) end, "option '" .. k .. "' is required")
+    end
+    local s = assert(core.server(full))
+    assert.error_matches(function() s:shutdown() end, "number expected")
+    assert.error_matches(function() s:close_socket(1) end, "number expected")
+    s:close()
+  end)
 end)
