@@ -40,9 +40,7 @@ M._VERSION = core._VERSION
 local Server = {}
 Server.__index = Server
 
--- -------------------------------------------------------------- limits
-
-local MAX_EVENTS_PER_POLL = 100000
+local MAX_EVENTS_PER_POLL = config.EVENTS_PER_POLL
 
 M.DEFAULT_ERRORS = DEFAULT_ERRORS
 M.check_config = config.check_config

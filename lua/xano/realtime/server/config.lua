@@ -1,7 +1,8 @@
 -- xano.realtime.server.config - what a server may be started with: the
 -- config table's keys and their checks (check_config, with a clear error
 -- naming the first bad key), config files (load_config), the start options,
--- and the defaults a channel row and the error texts fall back to.
+-- the defaults a channel row and the error texts fall back to, and every
+-- default and limit of the server itself (SETTINGS and what follows it).
 
 -- strict: what JavaScript's JSON.parse refuses (NaN, hex numbers) is
 -- invalid JSON; numbers exact both ways, integers on Lua 5.3+
@@ -280,6 +281,7 @@ local SETTINGS = M.SETTINGS
 
 M.CANONICAL = "local"        -- the connection canonical: the path is /rt/<canonical>
 M.SHUTDOWN_TIMEOUT = 5       -- seconds close() waits for every socket to close cleanly
+M.EVENTS_PER_POLL = 100000   -- a poll() handles at most this many events, then returns
 
 -- The table core.server() takes for the start options o and the merged
 -- config cfg: an explicit value for every setting.
