@@ -9,6 +9,10 @@ local options = require "xano.realtime.options"
 -- the core takes every setting explicitly: the library's defaults
 local function client() return core.client(options.core_defaults("127.0.0.1", 9, "/")) end
 
+-- the core takes every server setting explicitly: the library's defaults
+local server_config = require "xano.realtime.server.config"
+local function server(port) return core.server(server_config.core_defaults("127.0.0.1", port)) end
+
 describe("core objects", function()
   after_each(function()
     require("support.helpers").cleanup()
@@ -32,7 +36,7 @@ describe("core objects", function()
 
   it("share one service thread per Lua state", function()
     local before = core.threads()
-    local a, b, s = client(), client(), assert(core.server{ port = 0 })
+    local a, b, s = client(), client(), assert(server(0))
     assert.equal(before == 0 and 1 or before, core.threads())
     a:close(); b:close(); s:close()
   end)
@@ -82,7 +86,7 @@ describe("core objects", function()
   it("reject bad options with the option's name", function()
     assert.has_error(function() core.client{} end, "option 'host' is required")
     assert.has_error(function() core.client{ host = "h", port = "x" } end, "option 'port': number expected, got string")
-    assert.error_matches(function() core.server{ port = 70000 } end, "option 'port': out of range %(0 to 65535")
+    assert.error_matches(function() server(70000) end, "option 'port': out of range %(0 to 65535")
   end)
 
   it("keep no client defaults of their own: every setting comes from the Lua layer", function()
@@ -105,10 +109,29 @@ describe("core objects", function()
   end)
 
   it("return nil and a message when a server cannot listen", function()
-    local s = assert(core.server{ port = 0 })
-    local t, err = core.server{ port = s:port() }
+    local s = assert(server(0))
+    local t, err = server(s:port())
     assert.is_nil(t)
     assert.matches("cannot listen on 127.0.0.1:" .. s:port(), err)
+    s:close()
+  end)
+
+  it("keep no server defaults of their own: every setting comes from the Lua layer", function()
+    local full = server_config.core_defaults("127.0.0.1", 0)
+    local keys = {}
+    for k in pairs(full) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.equal("host in_limit max_body max_frame max_head max_queue ping_interval port",
+      table.concat(keys, " "))
+    for _, k in ipairs(keys) do
+      local t = {}
+      for k2, v in pairs(full) do t[k2] = v end
+      t[k] = nil
+      assert.has_error(function() core.server(t) end, "option '" .. k .. "' is required")
+    end
+    local s = assert(core.server(full))
+    assert.error_matches(function() s:shutdown() end, "number expected")
+    assert.error_matches(function() s:close_socket(1) end, "number expected")
     s:close()
   end)
 end)

@@ -7,6 +7,7 @@ local core = require "xano.realtime.core"
 local events = require "xano.realtime.events"
 local options = require "xano.realtime.options"
 local H = require "support.helpers"
+local server_config = require "xano.realtime.server.config"
 
 local function pack(...) return { n = select("#", ...), ... } end
 
@@ -65,7 +66,7 @@ local function assert_described(r)
 end
 
 local function free_port()
-  local s = assert(core.server{ host = "127.0.0.1", port = 0 })
+  local s = assert(core.server(server_config.core_defaults("127.0.0.1", 0)))
   local port = s:port()
   s:close()
   return port
@@ -102,7 +103,7 @@ describe("the core's events", function()
   end)
 
   it("reach Lua as the described values, from a link's start to its close", function()
-    local s = recorded("server", assert(core.server{ host = "127.0.0.1", port = 0, ping_interval = 0 }))
+    local s = recorded("server", assert(core.server(server_config.core_defaults("127.0.0.1", 0, { ping_interval = 0 }))))
     local c = recorded("client", core.client(options.core_defaults("127.0.0.1", s.h:port(),
       "/rt/events", { token = "tok", max_frame = 64 })))
     c.h:set_policy({})

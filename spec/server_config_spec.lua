@@ -75,6 +75,26 @@ describe("server config", function()
     assert.equal(105, h[100].payload)
   end)
 
+  it("without options at all: listens on 127.0.0.1, on a free port", function()
+    local srv = H.track(assert(server.start()))
+    assert.is_true(srv.port > 0)
+    assert.equal("ws://127.0.0.1:" .. srv.port .. "/rt/local", srv:url())
+    RC.open(srv, { canonical = "local" }):joined("room")
+    assert.equal(1, #srv:members("room"))
+  end)
+
+  it("without a config: a client may send frames of up to 1 MiB, a bigger one closes its socket with 1009", function()
+    local srv = start{}
+    local a = RC.open(srv, { canonical = "local" }):joined("room")
+    local b = RC.open(srv, { canonical = "local", max_frame = 2 * 1024 * 1024 }):joined("room")
+    local fits = string.rep("x", 1024 * 1024 - 1024)
+    a:message("room", fits)
+    assert.equal(#fits, #b:expect("message", "room").payload)
+    a:message("room", string.rep("x", 1024 * 1024))
+    assert.equal(1009, (a:wait_closed()))
+    H.wait_until(function() return #srv:members("room") == 1 end, "the sender removed")
+  end)
+
   it("start options override the config's canonical and admin_key", function()
     local srv = start{ canonical = "mine", admin_key = "start-key",
       config = { canonical = "theirs", admin_key = "config-key" } }

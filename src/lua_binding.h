@@ -30,6 +30,9 @@ typedef struct xrt_ep_handle {
 #define XRT_MAX_COUNT 9007199254740992.0
 
 double xrt_opt_num(lua_State *L, int t, const char *k, double def, double max);
+/* The same for a setting that must be given: "option 'k' is required". */
+double xrt_need_num(lua_State *L, int t, const char *k, double max);
+const char *xrt_need_str(lua_State *L, int t, const char *k);
 const char *xrt_opt_str(lua_State *L, int t, const char *k, const char *def);
 int xrt_opt_bool(lua_State *L, int t, const char *k, int def);
 

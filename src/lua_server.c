@@ -6,7 +6,8 @@
  * the socket listens, so callers can read the port back at once.
  */
 #include "lua_binding.h"
-#include "rt.h"
+#include "http.h"
+#include "server.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ release(lua_State *L, server_handle *sh)
 
 	if (ep) {
 		sh->h.ep = NULL;
-		xrt_loop_cmd(ep->loop, XCMD_RELEASE, ep, 0, 0, NULL, NULL);
+		xrt_loop_cmd(xrt_ep_loop(ep), XCMD_RELEASE, ep, 0, 0, NULL, NULL);
 		xrt_ep_release(ep);
 		xrt_lua_ep_closed(L, &sh->h);
 	}
@@ -66,14 +67,16 @@ server_new(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&o, 0, sizeof(o));
-	o.host = xrt_opt_str(L, 1, "host", "127.0.0.1");
-	o.port = (int)xrt_opt_num(L, 1, "port", 0, 65535);
-	o.max_frame = (size_t)xrt_opt_num(L, 1, "max_frame", 1 << 20, XRT_MAX_COUNT);
-	o.max_queue = (size_t)xrt_opt_num(L, 1, "max_queue", 16 << 20, XRT_MAX_COUNT);
-	o.max_head = (size_t)xrt_opt_num(L, 1, "max_head", 16384, XRT_MAX_COUNT);
-	o.max_body = (size_t)xrt_opt_num(L, 1, "max_body", 1 << 20, XRT_MAX_COUNT);
-	o.in_limit = (size_t)xrt_opt_num(L, 1, "in_limit", 64 << 20, XRT_MAX_COUNT);
-	o.ping_interval = xrt_opt_num(L, 1, "ping_interval", 30, XRT_MAX_SECONDS);
+	/* every setting comes from the Lua layer, which owns the defaults
+	 * (xano.realtime.server.config); the core checks what fits */
+	o.host = xrt_need_str(L, 1, "host");
+	o.port = (int)xrt_need_num(L, 1, "port", 65535);
+	o.max_frame = (size_t)xrt_need_num(L, 1, "max_frame", XRT_MAX_COUNT);
+	o.max_queue = (size_t)xrt_need_num(L, 1, "max_queue", XRT_MAX_COUNT);
+	o.max_head = (size_t)xrt_need_num(L, 1, "max_head", XRT_MAX_COUNT);
+	o.max_body = (size_t)xrt_need_num(L, 1, "max_body", XRT_MAX_COUNT);
+	o.in_limit = (size_t)xrt_need_num(L, 1, "in_limit", XRT_MAX_COUNT);
+	o.ping_interval = xrt_need_num(L, 1, "ping_interval", XRT_MAX_SECONDS);
 	o.cert = xrt_opt_str(L, 1, "cert", NULL);
 	o.key = xrt_opt_str(L, 1, "key", NULL);
 	luaL_argcheck(L, o.port >= 0 && o.port < 65536, 1, "port out of range");
@@ -121,16 +124,21 @@ server_close(lua_State *L)
 	return 0;
 }
 
-/* shutdown([timeout]): close every socket cleanly and stop listening,
- * waiting up to timeout seconds (default 5); true when done. */
+/* shutdown(timeout): close every socket cleanly and stop listening,
+ * waiting up to timeout seconds; true when done. */
 static int
 server_shutdown(lua_State *L)
 {
 	xrt_endpoint *ep = check_ep(L);
-	double deadline = xrt_now() + luaL_optnumber(L, 2, 5);
+	double timeout = luaL_checknumber(L, 2);
+	double deadline;
 	int done = 0;
 
-	xrt_loop_cmd(ep->loop, XCMD_SERVER_CLOSE, ep, 0, 0, NULL, NULL);
+	luaL_argcheck(L, timeout >= 0 && timeout <= XRT_MAX_SECONDS, 2,
+		      "seconds expected");
+	deadline = xrt_now() + timeout;
+
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_SERVER_CLOSE, ep, 0, 0, NULL, NULL);
 	while (!done) {
 		xrt_item *it = xrt_ep_next(ep);
 		double left;
@@ -235,7 +243,7 @@ server_accept(lua_State *L)
 	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 
-	xrt_loop_cmd(ep->loop, XCMD_ACCEPT, ep, id, 0, opt_buf(L, 3), NULL);
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_ACCEPT, ep, id, 0, opt_buf(L, 3), NULL);
 	return 0;
 }
 
@@ -320,7 +328,7 @@ server_respond(lua_State *L)
 	luaL_optstring(L, 4, NULL);
 	ctype = head_lines(L, 5, 6);
 	body = opt_buf(L, 4);
-	xrt_loop_cmd(ep->loop, XCMD_RESPOND, ep, id, status, body, ctype);
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_RESPOND, ep, id, status, body, ctype);
 	return 0;
 }
 
@@ -338,18 +346,18 @@ server_counts(lua_State *L)
 	return 2;
 }
 
-/* close_socket(id [, code [, reason]]): code 1005 sends a close frame
+/* close_socket(id, code [, reason]): code 1005 sends a close frame
  * without a code */
 static int
 server_close_socket(lua_State *L)
 {
 	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
-	lua_Integer code = luaL_optinteger(L, 3, 1000);
+	lua_Integer code = luaL_checkinteger(L, 3);
 
 	luaL_argcheck(L, code >= 1000 && code <= 4999, 3, "close code expected");
 	luaL_optstring(L, 4, NULL);
-	xrt_loop_cmd(ep->loop, XCMD_SOCK_CLOSE, ep, id, code, opt_buf(L, 4),
+	xrt_loop_cmd(xrt_ep_loop(ep), XCMD_SOCK_CLOSE, ep, id, code, opt_buf(L, 4),
 		     NULL);
 	return 0;
 }
@@ -370,7 +378,7 @@ server_wait(lua_State *L)
 {
 	xrt_endpoint *ep = check_ep(L);
 
-	return xrt_lua_wait(L, ep->loop, ep, 2);
+	return xrt_lua_wait(L, xrt_ep_loop(ep), ep, 2);
 }
 
 static int

@@ -4,8 +4,9 @@
 --
 --   lua5.4 spec/support/flooder.lua BUILD FRAMES SIZE
 --
--- Uses the bare transport (xano.realtime.core.server, from BUILD) with a
--- send queue big enough for the whole flood.  Prints "listening PORT",
+-- Uses the bare transport (xano.realtime.core.server, from BUILD; the
+-- server's other settings at their defaults) with a send queue big enough
+-- for the whole flood.  Prints "listening PORT",
 -- accepts the first upgrade, and when that client's first frame (its join)
 -- arrives queues FRAMES text frames at once, each a message of channel
 -- "flood" whose payload is {seq = i, pad = SIZE bytes} (SIZE 0: the frame
@@ -13,12 +14,14 @@
 -- client is gone, on SIGTERM, or after 120 s whatever happens.
 local build, frames, size = arg[1], tonumber(arg[2]), tonumber(arg[3])
 package.cpath = build .. "/?.so;" .. package.cpath
+package.path = build .. "/../../lua/?.lua;" .. package.path
 local core = require "xano.realtime.core"
+local config = require "xano.realtime.server.config"
 
 core.catch_signals()
 local total = frames * (size + 512)
-local h = assert(core.server{ host = "127.0.0.1", port = 0, max_queue = total + (1 << 20),
-  in_limit = 1 << 20, ping_interval = 0 })
+local h = assert(core.server(config.core_defaults("127.0.0.1", 0, { max_queue = total + (1 << 20),
+  in_limit = 1 << 20, ping_interval = 0 })))
 io.stdout:write("listening ", h:port(), "\n")
 io.stdout:flush()
 

@@ -40,13 +40,7 @@ M._VERSION = core._VERSION
 local Server = {}
 Server.__index = Server
 
--- ------------------------------------------------------------ defaults
-
-local DEFAULT_CANONICAL = "local"
-local DEFAULT_MAX_FRAME = 1048576
-local DEFAULT_PING_INTERVAL = 30
-local MAX_EVENTS_PER_POLL = 100000
-local SHUTDOWN_TIMEOUT = 5
+local MAX_EVENTS_PER_POLL = config.EVENTS_PER_POLL
 
 M.DEFAULT_ERRORS = DEFAULT_ERRORS
 M.check_config = config.check_config
@@ -157,7 +151,7 @@ end
 function Server:close()
   if self.closed then return end
   self.closed = true
-  pcall(self.h.shutdown, self.h, SHUTDOWN_TIMEOUT)
+  pcall(self.h.shutdown, self.h, config.SHUTDOWN_TIMEOUT)
   self.h:close()
   self.socks, self.by_sid, self.chans, self.n_socks = {}, {}, {}, 0
 end
@@ -238,12 +232,9 @@ function M.start(o)
   check_start_options(o)
   local cfg, err = merged_config(o)
   if not cfg then return nil, err end
-  local host = o.host or "127.0.0.1"
-  local tls = cfg.tls
-  local h, lerr = core.server{ host = host, port = o.port or 0,
-    max_frame = cfg.max_frame or DEFAULT_MAX_FRAME,
-    ping_interval = cfg.ping_interval or DEFAULT_PING_INTERVAL,
-    cert = tls and tls.cert, key = tls and tls.key }
+  local settings = config.core_options(o, cfg)
+  local host, tls = settings.host, cfg.tls
+  local h, lerr = core.server(settings)
   if not h then return nil, lerr end
 
   local self = setmetatable({}, Server)
@@ -252,7 +243,7 @@ function M.start(o)
   self.host = host
   self.port = h:port()
   self.authority = authority(host, self.port)
-  self.canonical = cfg.canonical or DEFAULT_CANONICAL
+  self.canonical = cfg.canonical or config.CANONICAL
   self.path = "/rt/" .. self.canonical
   self.admin_key = cfg.admin_key
   self.unknown_token = cfg.unknown_token or "anonymous"

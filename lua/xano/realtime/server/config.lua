@@ -1,7 +1,8 @@
 -- xano.realtime.server.config - what a server may be started with: the
 -- config table's keys and their checks (check_config, with a clear error
 -- naming the first bad key), config files (load_config), the start options,
--- and the defaults a channel row and the error texts fall back to.
+-- the defaults a channel row and the error texts fall back to, and every
+-- default and limit of the server itself (SETTINGS and what follows it).
 
 -- strict: what JavaScript's JSON.parse refuses (NaN, hex numbers) is
 -- invalid JSON; numbers exact both ways, integers on Lua 5.3+
@@ -259,6 +260,53 @@ local function complete_row(row)
   return perm
 end
 M.complete_row = complete_row
+
+-- ------------------------------------------- settings of the transport
+
+-- Every default and limit of a server is written here once: what
+-- core.server() is given when the start options and the config leave a
+-- setting out.  The C core keeps no default of its own: it is given every
+-- setting and only checks that each fits what it is stored in.
+M.SETTINGS = {
+  host = "127.0.0.1",             -- address to listen on (start option host)
+  port = 0,                       -- 0: a free port, read back with port() (start option port)
+  max_frame = 1024 * 1024,        -- largest frame a client may send, in bytes (config max_frame)
+  ping_interval = 30,             -- seconds of silence before a ping, 0: never (config ping_interval)
+  max_queue = 16 * 1024 * 1024,   -- bytes waiting to be written to one socket before it is closed
+  max_head = 16384,               -- bytes of an HTTP request head
+  max_body = 1024 * 1024,         -- bytes of an HTTP request body
+  in_limit = 64 * 1024 * 1024,    -- bytes of events waiting for poll() before reading pauses
+}
+local SETTINGS = M.SETTINGS
+
+M.CANONICAL = "local"        -- the connection canonical: the path is /rt/<canonical>
+M.SHUTDOWN_TIMEOUT = 5       -- seconds close() waits for every socket to close cleanly
+M.EVENTS_PER_POLL = 100000   -- a poll() handles at most this many events, then returns
+
+-- The table core.server() takes for the start options o and the merged
+-- config cfg: an explicit value for every setting.
+function M.core_options(o, cfg)
+  local tls = cfg.tls
+  local c = {}
+  for k, v in pairs(SETTINGS) do c[k] = v end
+  if o.host ~= nil then c.host = o.host end
+  if o.port ~= nil then c.port = o.port end
+  if cfg.max_frame ~= nil then c.max_frame = cfg.max_frame end
+  if cfg.ping_interval ~= nil then c.ping_interval = cfg.ping_interval end
+  c.cert, c.key = tls and tls.cert, tls and tls.key
+  return c
+end
+
+-- The table core.server() needs to listen on host:port with every setting
+-- at its default (extra: keys to add or replace).  For code that drives
+-- the C core directly, as the specs do.
+function M.core_defaults(host, port, extra)
+  local c = {}
+  for k, v in pairs(SETTINGS) do c[k] = v end
+  c.host, c.port = host, port
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
 
 -- ------------------------------------------------------ start options
 
