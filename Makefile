@@ -284,9 +284,9 @@ valgrind:
 	@$(MAKE) --no-print-directory LUA=lua5.4 all
 	$(VALGRIND) lua5.4 spec/support/lifecycle.lua build/5.4
 
-$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/queue.c src/queue.h src/wsframe.h
+$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/http.c src/queue.c src/queue.h src/wsframe.h src/http.h src/rt.h src/events.h src/events.def
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(LWS_CFLAGS) $< src/wsframe.c src/queue.c -o $@ $(LWS_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(LWS_CFLAGS) $< src/wsframe.c src/http.c src/queue.c -o $@ $(LWS_LIBS)
 
 # Each target starts from its seeds (fuzz/corpus/NAME) and what earlier
 # runs found (build/fuzz/corpus/NAME); a crash stops make and leaves its

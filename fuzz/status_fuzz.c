@@ -1,6 +1,6 @@
 /*
  * status_fuzz.c - libFuzzer target for the status line of an HTTP response
- * head (xrt_http_status in src/wsframe.c), which reads what an HTTP proxy
+ * head (xrt_http_status in src/http.c), which reads what an HTTP proxy
  * answers to a CONNECT (src/proxy.c), fed the way proxy.c feeds it: the
  * bytes received so far, again after each read.
  *

@@ -1,6 +1,8 @@
 /*
  * ws_fuzz.c - libFuzzer target for the server's WebSocket frame parser
- * (xrt_ws_feed in src/wsframe.c).
+ * (xrt_ws_feed in src/wsframe.c), and for the client's frame writer
+ * (xrt_ws_header_masked, xrt_ws_mask) against it: every input, its first
+ * 4 bytes as the key, is framed and must parse back as it was.
  *
  * The first input byte picks the mode and the parser's message limit:
  *
@@ -280,6 +282,52 @@ frame_mode(const uint8_t *data, size_t size, size_t limit)
 	free(stream);
 }
 
+struct echo {
+	const unsigned char *p;
+	size_t len;
+	int got;
+};
+
+static int
+on_echo(void *ud, int opcode, xrt_buf *msg, const unsigned char *ctl,
+	size_t len)
+{
+	struct echo *e = ud;
+
+	(void)ctl;
+	(void)len;
+	if (opcode != XRT_WS_BINARY || !msg || msg->len != e->len ||
+	    (e->len && memcmp(xrt_buf_data(msg), e->p, e->len)))
+		abort();
+	e->got++;
+	xrt_buf_unref(msg);
+	return 0;
+}
+
+/* The writer a client uses (xrt_ws_header_masked, xrt_ws_mask) makes a
+ * frame the parser gives back as it was: the input's first 4 bytes are the
+ * key, the rest the payload. */
+static void
+writer_mode(const uint8_t *data, size_t size)
+{
+	struct echo e = { data + 4, size - 4, 0 };
+	unsigned char *f = malloc(size - 4 + XRT_WS_MAX_HEADER);
+	unsigned h;
+	xrt_wsparser p;
+
+	if (!f)
+		return;
+	h = xrt_ws_header_masked(f, XRT_WS_BINARY, e.len, data);
+	if (h != (e.len < 126 ? 6u : e.len < 65536 ? 8u : 14u))
+		abort();
+	xrt_ws_mask(f + h, e.p, e.len, data);
+	xrt_ws_init(&p, 1 << 20);
+	if (xrt_ws_feed(&p, f, h + e.len, on_echo, &e) || e.got != 1)
+		abort();
+	xrt_ws_free(&p);
+	free(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -289,6 +337,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
+	if (size >= 4 && size - 4 <= (1 << 20))
+		writer_mode(data, size);
 	limit = limits[data[0] & 7];
 	if (data[0] & 0x80)
 		frame_mode(data, size, limit);

@@ -335,6 +335,35 @@ describe("reconnecting", function()
     end)
   end
 
+  for _, how in ipairs({ "reconnect()", "set_token()" }) do
+    it("joins a channel closed and reopened around " .. how .. " once on the new link: one history, one presence", function()
+      with_tokens()
+      local c = client{ token = "tok-a" }
+      local ch = c:channel("room", { history = true, presence = true })
+      local seen = {}
+      for _, action in ipairs({ "history", "presence_full" }) do
+        ch:on(action, function() seen[#seen + 1] = action end)
+      end
+      local back = {}
+      ch:on("message", function(ev) back[#back + 1] = ev.payload end)
+      local peer, got = listening_peer()
+      ch:open()
+      H.wait_until(function() return #seen == 2 and #srv:members("room") == 2 end, "the first opening")
+      for round = 1, 5 do
+        seen = {}
+        ch:close()
+        relink(c, how, round)
+        ch:open()
+        assert.is_true(ch:send(round))
+        H.wait_until(function() return got[#got] == round end, "round " .. round .. " at the peer")
+        assert.is_true(peer:channel("room"):send("back " .. round))
+        H.wait_until(function() return back[#back] == "back " .. round end, "the peer's answer, round " .. round)
+        table.sort(seen)
+        assert.same({ "history", "presence_full" }, seen, "round " .. round)
+      end
+    end)
+  end
+
   it("sends, or reports, what was asked between reconnect() and client:close(), back to back", function()
     local c = client()
     local ch = connected(c)

@@ -4,7 +4,10 @@
 -- stops when the last one goes.
 local core = require "xano.realtime.core"
 
-local function client() return core.client{ host = "127.0.0.1", port = 9, tls = false } end
+local options = require "xano.realtime.options"
+
+-- the core takes every setting explicitly: the library's defaults
+local function client() return core.client(options.core_defaults("127.0.0.1", 9, "/")) end
 
 describe("core objects", function()
   after_each(function()
@@ -60,17 +63,17 @@ describe("core objects", function()
     local server = require "xano.realtime.server"
     local srv = H.track(assert(server.start{ port = 0, canonical = "test" }))
     local f = assert(load([[
-      local core, port, H, srv = ...
+      local core, port, H, srv, options = ...
       local keep
       do
-        local c <close> = core.client{ host = "127.0.0.1", port = port, tls = false, path = "/rt/test" }
+        local c <close> = core.client(options.core_defaults("127.0.0.1", port, "/rt/test"))
         keep = c
         c:start()
         H.wait_until(function() return #srv:sockets() == 1 end, "the connect")
       end
       return keep
     ]]))
-    local c = f(core, srv.port, H, srv)
+    local c = f(core, srv.port, H, srv, options)
     assert.equal("closed", c:state())
     H.wait_until(function() return #srv:sockets() == 0 end, "the socket to close at the end of the block")
     H.cleanup()
@@ -80,6 +83,25 @@ describe("core objects", function()
     assert.has_error(function() core.client{} end, "option 'host' is required")
     assert.has_error(function() core.client{ host = "h", port = "x" } end, "option 'port': number expected, got string")
     assert.error_matches(function() core.server{ port = 70000 } end, "option 'port': out of range %(0 to 65535")
+  end)
+
+  it("keep no client defaults of their own: every setting comes from the Lua layer", function()
+    local full = options.core_defaults("127.0.0.1", 9, "/")
+    local keys = {}
+    for k in pairs(full) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.is_true(#keys >= 17)
+    for _, k in ipairs(keys) do
+      local t = {}
+      for k2, v in pairs(full) do t[k2] = v end
+      t[k] = nil
+      assert.has_error(function() core.client(t) end, "option '" .. k .. "' is required")
+    end
+    core.client(full):close()
+    local proxied = options.core_defaults("127.0.0.1", 9, "/", { proxy_host = "127.0.0.1" })
+    assert.has_error(function() core.client(proxied) end, "option 'proxy_port' is required")
+    assert.has_error(function() core.client(options.core_defaults("127.0.0.1", 9, "/", { tls = 1 })) end,
+      "option 'tls': boolean expected, got number")
   end)
 
   it("return nil and a message when a server cannot listen", function()

@@ -5,6 +5,7 @@
 -- xano.realtime.events refuses handlers that do not match the description.
 local core = require "xano.realtime.core"
 local events = require "xano.realtime.events"
+local options = require "xano.realtime.options"
 local H = require "support.helpers"
 
 local function pack(...) return { n = select("#", ...), ... } end
@@ -102,8 +103,8 @@ describe("the core's events", function()
 
   it("reach Lua as the described values, from a link's start to its close", function()
     local s = recorded("server", assert(core.server{ host = "127.0.0.1", port = 0, ping_interval = 0 }))
-    local c = recorded("client", core.client{ host = "127.0.0.1", port = s.h:port(), tls = false,
-      path = "/rt/events", token = "tok", max_frame = 64 })
+    local c = recorded("client", core.client(options.core_defaults("127.0.0.1", s.h:port(),
+      "/rt/events", { token = "tok", max_frame = 64 })))
     c.h:set_policy({})
     c.h:start()
     H.wait_until(function() return s.first("upgrade") end, "the upgrade")
@@ -135,8 +136,8 @@ describe("the core's events", function()
   end)
 
   it("say a failed attempt was never open, and when the next one comes, in seconds", function()
-    local c = recorded("client", core.client{ host = "127.0.0.1", port = free_port(), tls = false,
-      reconnect_initial = 0.05, reconnect_max = 0.05 })
+    local c = recorded("client", core.client(options.core_defaults("127.0.0.1", free_port(), "/",
+      { reconnect_initial = 0.05, reconnect_max = 0.05 })))
     c.h:set_policy({ 1006 })
     c.h:start()
     H.wait_until(function() return c.first("retry") end, "a retry to be scheduled")

@@ -175,6 +175,18 @@ describe("server events", function()
       assert.equal("unknown channel", res.json.error)
     end)
 
+    it("reads the request as HTTP has it: a header name in any case, a query after the path", function()
+      local srv = start({ admin_key = "sesame" })
+      local a = client(srv)
+      local res = HTTP.request(srv.port, "POST", "/event?via=curl#top",
+        { ["x-ADMIN-key"] = "sesame", ["Content-Type"] = "application/json" },
+        '{"channel":"feed","data":"case"}')
+      assert.equal(200, res.status)
+      assert.equal("case", a:expect("event", "feed").payload.data)
+      assert.equal(404, HTTP.request(srv.port, "POST", "/event/x", { ["X-Admin-Key"] = "sesame" },
+        '{"channel":"feed","data":1}').status)
+    end)
+
     it("takes the admin key from the start options too", function()
       local srv = H.track(assert(server.start{ port = 0, admin_key = "from-start" }))
       assert.equal(200, post_event(srv, '{"channel":"feed","data":1}', "from-start").status)

@@ -126,6 +126,26 @@ describe("workflows", function()
       assert.same({ "a", "b" }, done)
     end)
 
+    it("belongs to its client: client:poll() resumes that client's workflows, not another's", function()
+      local a, b = client(), client()
+      local done = {}
+      a:workflow(function() realtime.sleep(0.05); done[#done + 1] = "a" end)
+      b:workflow(function() realtime.sleep(0.05); done[#done + 1] = "b" end)
+      local t0 = now()
+      for _ = 1, 100000 do
+        if now() - t0 >= 0.1 then break end
+        core.wait(0.1 - (now() - t0))
+      end
+      -- both are due: a's poll runs a's alone, and b's timer says b is due
+      assert.equal(1, a:poll(0))
+      assert.same({ "a" }, done)
+      assert.is_nil(a:timeout())
+      assert.equal(0, b:timeout())
+      assert.equal(1, b:poll(0))
+      assert.same({ "a", "b" }, done)
+      assert.is_nil(b:timeout())
+    end)
+
     it("can only be called from a handler or a workflow, with a number", function()
       assert.has_error(function() realtime.sleep(0.1) end,
         "realtime.sleep can only be called from an event handler or a workflow")

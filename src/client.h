@@ -1,8 +1,10 @@
 /*
- * client.h - one outgoing WebSocket connection that stays up (client.c).
+ * client.h - one outgoing WebSocket connection that stays up (client.c,
+ * client_link.c, client_wire.c).
  *
- * The functions marked "Lua thread" are what the binding (lua_client.c)
- * calls; they take the loop's mutex.  The rest runs on the service thread.
+ * The functions below are what the binding (lua_client.c) calls, on the
+ * Lua thread; they take the loop's mutex.  The loop reaches the client
+ * only through its ops table, xrt_client_ops.
  * struct xrt_client is the unit's own (client_internal.h); other units
  * hold an xrt_client * and may use it as its xrt_endpoint (the first
  * member).
@@ -65,8 +67,6 @@ typedef struct xrt_stats {
 enum { XSEND_OK = 0, XSEND_NOTCONN, XSEND_FULL, XSEND_CLOSED, XSEND_DROPPED };
 
 extern const xrt_ep_ops xrt_client_ops;
-extern const int xrt_reconnect_codes[];	/* the default policy */
-extern const int xrt_nreconnect_codes;
 
 /* Lua thread */
 xrt_client *xrt_client_new(xrt_loop *loop, const xrt_client_opts *o);
@@ -78,19 +78,11 @@ void xrt_client_close_channel(xrt_client *c, int64_t tag, xrt_buf *leave,
 			      xrt_fifo *dropped);
 void xrt_client_take(xrt_client *c, xrt_fifo *out);
 void xrt_client_set_token(xrt_client *c, const char *token);
+/* The close codes (and HTTP statuses) after which the client reconnects:
+ * none until set (the Lua layer sets its default at creation). */
 void xrt_client_set_policy(xrt_client *c, const int *codes, int n);
 int xrt_client_state(xrt_client *c);
 void xrt_client_stats(xrt_client *c, xrt_stats *s, size_t *queued,
 		      char *reason, size_t reasonlen);
-
-/* Service thread */
-void xrt_client_command(xrt_client *c, int kind);
-void xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
-			 const char *err);
-/* the proxy said why it refused the tunnel (status 0: unknown) */
-void xrt_client_proxy_refused(xrt_client *c, int status, const char *reason);
-void xrt_client_destroy(xrt_client *c);
-int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
-			void *user, void *in, size_t len);
 
 #endif

@@ -1,6 +1,9 @@
 /*
- * client_internal.h - struct xrt_client, shared by the client unit's own
- * files (client*.c, connect.c); every other unit goes through client.h.
+ * client_internal.h - struct xrt_client and what the client unit's files
+ * share: client.c (lifetime, the outgoing stream, the Lua-thread API),
+ * client_link.c (attempts, timers and commands on the service thread),
+ * client_wire.c (the libwebsockets callback: receive and the writer).
+ * Every other unit goes through client.h.
  */
 #ifndef XRT_CLIENT_INTERNAL_H
 #define XRT_CLIENT_INTERNAL_H
@@ -53,12 +56,42 @@ struct xrt_client {
 	uint64_t proxy_asking;	/* id of the question to the proxy, 0: none */
 };
 
-/* What the address race asks of the client (client_ops.c hands them over
- * as xrt_client_race_ops): a connection to addr through lws, the winner,
- * the end of a race that nothing won. */
-struct lws *xrt_client_dial(xrt_client *c, const char *addr);
-void xrt_client_race_won(xrt_client *c, struct lws *wsi, const char *addr);
-void xrt_client_race_lost(xrt_client *c, const char *reason);
+/* client_link.c: what the address race calls (dial, won, lost), handed to
+ * xrt_race_init by xrt_client_new. */
 extern const xrt_race_ops xrt_client_race_ops;
+
+/* client_tls.c: a vhost for outgoing connections with TLS trust (ca_file,
+ * NULL: the system's) and an HTTP proxy ("[user:pass@]addr:port", numeric,
+ * or NULL): lws 4.1.6 keeps both per vhost.  Service thread; NULL and err
+ * on failure. */
+struct lws_vhost *xrt_client_vhost(xrt_loop *loop, int tls,
+				   const char *ca_file, const char *proxy,
+				   char *err, size_t errlen);
+/* client_tls.c: a connection through lws to one numeric address of the
+ * host (or of the proxy); NULL when it failed at once. */
+struct lws *xrt_client_dial(xrt_client *c, const char *addr);
+/* client_tls.c: LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION's
+ * check of the server's certificate; 1 fails the handshake. */
+int xrt_client_check_cert(xrt_client *c, void *user, size_t len);
+
+/* client.c: both threads let go of the client. */
+void xrt_client_destroy(xrt_client *c);
+
+/* client_wire.c: the lws callback of the client's protocol. */
+int xrt_client_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			void *user, void *in, size_t len);
+
+/* The outgoing stream (client.c), under mu. */
+int xrt_client_join_add(xrt_client *c, int64_t tag, xrt_buf *frame);
+xrt_buf *xrt_client_join_remove(xrt_client *c, int64_t tag);
+xrt_item *xrt_client_pop_frame(xrt_client *c);
+void xrt_client_skip_left(xrt_client *c);	/* a new link: see client.c */
+
+/* The link's life (client_link.c), service thread. */
+void xrt_client_set_state(xrt_client *c, int state);	/* takes mu */
+void xrt_client_set_reason(xrt_client *c, const char *why);
+void xrt_client_attempt_ended(xrt_client *c);
+void xrt_client_deadline_fire(lws_sorted_usec_list_t *sul);
+void xrt_client_ping_fire(lws_sorted_usec_list_t *sul);
 
 #endif

@@ -179,12 +179,6 @@ void *xrt_loop_data(xrt_loop *loop, const void *key);
 int xrt_loop_set_data(xrt_loop *loop, const void *key, void *data,
 		      void (*release)(void *data));
 uint64_t xrt_random(xrt_loop *loop);	/* service thread */
-/* A vhost for outgoing connections with TLS trust (ca_file, NULL: the
- * system's) and an HTTP proxy ("[user:pass@]addr:port", numeric, or NULL):
- * lws 4.1.6 keeps both per vhost.  Service thread; NULL and err on failure. */
-struct lws_vhost *xrt_loop_client_vhost(xrt_loop *loop, int tls,
-					const char *ca_file, const char *proxy,
-					char *err, size_t errlen);
 /* lws_cancel_service()'s callback reaches every protocol of every vhost;
  * a kind's callback may hand it here first (1: it was that). */
 int xrt_loop_callback_common(struct lws *wsi, enum lws_callback_reasons reason);

@@ -8,7 +8,8 @@
  * thread for a clean shutdown.
  */
 #include "lua_binding.h"
-#include "rt.h"
+#include "client.h"
+#include "resolve.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,14 +28,21 @@ check_handle(lua_State *L)
 	return luaL_checkudata(L, 1, XRT_CLIENT_MT);
 }
 
-static xrt_client *
-check_open(lua_State *L)
+/* The open client's endpoint (the xrt_client is one: its first member). */
+static xrt_endpoint *
+check_ep(lua_State *L)
 {
 	client_handle *ch = check_handle(L);
 
 	if (!ch->h.ep)
 		luaL_error(L, "attempt to use a closed client");
-	return (xrt_client *)ch->h.ep;
+	return ch->h.ep;
+}
+
+static xrt_client *
+check_open(lua_State *L)
+{
+	return (xrt_client *)check_ep(L);
 }
 
 /* options.resolve: a list of numeric addresses ("[::1]" or "::1"), as
@@ -86,6 +94,47 @@ opt_resolve(lua_State *L, int t)
 	return lua_tostring(L, tab);
 }
 
+/* The core keeps no option defaults: the Lua layer owns them
+ * (xano.realtime.options) and passes every setting; the core only checks
+ * that each is there and fits what it is stored in. */
+static void
+need(lua_State *L, const char *k)
+{
+	lua_getfield(L, 1, k);
+	if (lua_isnil(L, -1))
+		luaL_error(L, "option '%s' is required", k);
+	lua_pop(L, 1);
+}
+
+static double
+need_num(lua_State *L, const char *k, double max)
+{
+	need(L, k);
+	return xrt_opt_num(L, 1, k, 0, max);
+}
+
+static const char *
+need_str(lua_State *L, const char *k)
+{
+	need(L, k);
+	return xrt_opt_str(L, 1, k, NULL);
+}
+
+static int
+need_bool(lua_State *L, const char *k)
+{
+	int v;
+
+	need(L, k);
+	lua_getfield(L, 1, k);
+	if (!lua_isboolean(L, -1))
+		luaL_error(L, "option '%s': boolean expected, got %s", k,
+			   luaL_typename(L, -1));
+	v = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
 /* core.client(options) */
 static int
 client_new(lua_State *L)
@@ -96,35 +145,34 @@ client_new(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&o, 0, sizeof(o));
-	o.host = xrt_opt_str(L, 1, "host", NULL);
-	if (!o.host)
-		return luaL_error(L, "option 'host' is required");
-	o.port = (int)xrt_opt_num(L, 1, "port", 443, 65535);
-	o.path = xrt_opt_str(L, 1, "path", "/");
-	o.tls = xrt_opt_bool(L, 1, "tls", 1);
-	o.verify = xrt_opt_bool(L, 1, "verify", 1);
+	o.host = need_str(L, "host");
+	o.port = (int)need_num(L, "port", 65535);
+	o.path = need_str(L, "path");
+	o.tls = need_bool(L, "tls");
+	o.verify = need_bool(L, "verify");
 	o.ca_file = xrt_opt_str(L, 1, "ca_file", NULL);
 	o.token = xrt_opt_str(L, 1, "token", NULL);
 	o.proxy_host = xrt_opt_str(L, 1, "proxy_host", NULL);
-	o.proxy_port = (int)xrt_opt_num(L, 1, "proxy_port", 1080, 65535);
+	if (o.proxy_host)
+		o.proxy_port = (int)need_num(L, "proxy_port", 65535);
 	o.proxy_auth = xrt_opt_str(L, 1, "proxy_auth", NULL);
 	luaL_argcheck(L, !o.proxy_auth || strlen(o.proxy_auth) < 96, 1,
 		      "proxy credentials longer than 95 bytes");
-	o.reconnect_initial = xrt_opt_num(L, 1, "reconnect_initial", 1, XRT_MAX_SECONDS);
-	o.reconnect_max = xrt_opt_num(L, 1, "reconnect_max", 60, XRT_MAX_SECONDS);
-	o.stable_after = xrt_opt_num(L, 1, "stable_after", 10, XRT_MAX_SECONDS);
-	o.ping_interval = xrt_opt_num(L, 1, "ping_interval", 30, XRT_MAX_SECONDS);
-	o.ping_timeout = xrt_opt_num(L, 1, "ping_timeout", 10, XRT_MAX_SECONDS);
-	o.connect_timeout = xrt_opt_num(L, 1, "connect_timeout", 10, XRT_MAX_SECONDS);
-	o.handshake_timeout = xrt_opt_num(L, 1, "handshake_timeout", 10, XRT_MAX_SECONDS);
-	o.drain_timeout = xrt_opt_num(L, 1, "drain_timeout", 2, XRT_MAX_SECONDS);
-	o.queue_limit = (size_t)xrt_opt_num(L, 1, "queue_limit", 1000, XRT_MAX_COUNT);
-	o.send_limit = (size_t)xrt_opt_num(L, 1, "send_limit", 16 << 20, XRT_MAX_COUNT);
-	o.max_frame = (size_t)xrt_opt_num(L, 1, "max_frame", 1 << 20, XRT_MAX_COUNT);
-	o.in_limit = (size_t)xrt_opt_num(L, 1, "in_limit", 16 << 20, XRT_MAX_COUNT);
+	o.reconnect_initial = need_num(L, "reconnect_initial", XRT_MAX_SECONDS);
+	o.reconnect_max = need_num(L, "reconnect_max", XRT_MAX_SECONDS);
+	o.stable_after = need_num(L, "stable_after", XRT_MAX_SECONDS);
+	o.ping_interval = need_num(L, "ping_interval", XRT_MAX_SECONDS);
+	o.ping_timeout = need_num(L, "ping_timeout", XRT_MAX_SECONDS);
+	o.connect_timeout = need_num(L, "connect_timeout", XRT_MAX_SECONDS);
+	o.handshake_timeout = need_num(L, "handshake_timeout", XRT_MAX_SECONDS);
+	o.drain_timeout = need_num(L, "drain_timeout", XRT_MAX_SECONDS);
+	o.queue_limit = (size_t)need_num(L, "queue_limit", XRT_MAX_COUNT);
+	o.send_limit = (size_t)need_num(L, "send_limit", XRT_MAX_COUNT);
+	o.max_frame = (size_t)need_num(L, "max_frame", XRT_MAX_COUNT);
+	o.in_limit = (size_t)need_num(L, "in_limit", XRT_MAX_COUNT);
 	luaL_argcheck(L, o.port > 0 && o.port < 65536, 1, "port out of range");
-	luaL_argcheck(L, o.proxy_port > 0 && o.proxy_port < 65536, 1,
-		      "proxy_port out of range");
+	luaL_argcheck(L, !o.proxy_host || (o.proxy_port > 0 && o.proxy_port < 65536),
+		      1, "proxy_port out of range");
 	o.resolve = opt_resolve(L, 1);	/* kept on the stack until the end */
 
 	ch = lua_newuserdatauv(L, sizeof(*ch), 0);
@@ -172,9 +220,9 @@ client_tostring(lua_State *L)
 static int
 command(lua_State *L, int kind)
 {
-	xrt_client *c = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 
-	xrt_loop_cmd(c->ep.loop, kind, c, 0, 0, NULL, NULL);
+	xrt_loop_cmd(ep->loop, kind, ep, 0, 0, NULL, NULL);
 	return 0;
 }
 
@@ -315,8 +363,7 @@ client_set_policy(lua_State *L)
 static int
 client_next(lua_State *L)
 {
-	xrt_client *c = check_open(L);
-	xrt_item *it = xrt_ep_next(&c->ep);
+	xrt_item *it = xrt_ep_next(check_ep(L));
 
 	if (!it)
 		return 0;
@@ -328,24 +375,22 @@ client_next(lua_State *L)
 static int
 client_post(lua_State *L)
 {
-	xrt_client *c = check_open(L);
-
-	xrt_ep_event(&c->ep, XEV_LOCAL, 0, 0, NULL, NULL);
+	xrt_ep_event(check_ep(L), XEV_LOCAL, 0, 0, NULL, NULL);
 	return 0;
 }
 
 static int
 client_wait(lua_State *L)
 {
-	xrt_client *c = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 
-	return xrt_lua_wait(L, c->ep.loop, &c->ep, 2);
+	return xrt_lua_wait(L, ep->loop, ep, 2);
 }
 
 static int
 client_fd(lua_State *L)
 {
-	lua_pushinteger(L, xrt_ep_fd(&check_open(L)->ep));
+	lua_pushinteger(L, xrt_ep_fd(check_ep(L)));
 	return 1;
 }
 

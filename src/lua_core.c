@@ -305,20 +305,6 @@ core_signaled(lua_State *L)
 	return 1;
 }
 
-/* reconnect_codes(): the default reconnect policy, a list of codes */
-static int
-core_reconnect_codes(lua_State *L)
-{
-	int i;
-
-	lua_createtable(L, xrt_nreconnect_codes, 0);
-	for (i = 0; i < xrt_nreconnect_codes; i++) {
-		lua_pushinteger(L, xrt_reconnect_codes[i]);
-		lua_rawseti(L, -2, i + 1);
-	}
-	return 1;
-}
-
 /* Service threads alive in the process (for leak checks). */
 static int
 core_threads(lua_State *L)
@@ -336,7 +322,6 @@ static const luaL_Reg core_funcs[] = {
 	{ "catch_signals", core_catch_signals },
 	{ "signaled", core_signaled },
 	{ "threads", core_threads },
-	{ "reconnect_codes", core_reconnect_codes },
 	{ NULL, NULL }
 };
 

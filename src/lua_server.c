@@ -32,6 +32,15 @@ check_open(lua_State *L)
 	return (xrt_server *)sh->h.ep;
 }
 
+/* The open server as the loop's endpoint (its first member): what the
+ * commands and the event queue take. */
+static xrt_endpoint *
+check_ep(lua_State *L)
+{
+	check_open(L);
+	return check_handle(L)->h.ep;
+}
+
 static void
 release(lua_State *L, server_handle *sh)
 {
@@ -117,13 +126,13 @@ server_close(lua_State *L)
 static int
 server_shutdown(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	double deadline = xrt_now() + luaL_optnumber(L, 2, 5);
 	int done = 0;
 
-	xrt_loop_cmd(s->ep.loop, XCMD_SERVER_CLOSE, s, 0, 0, NULL, NULL);
+	xrt_loop_cmd(ep->loop, XCMD_SERVER_CLOSE, ep, 0, 0, NULL, NULL);
 	while (!done) {
-		xrt_item *it = xrt_ep_next(&s->ep);
+		xrt_item *it = xrt_ep_next(ep);
 		double left;
 
 		if (it) {
@@ -133,7 +142,7 @@ server_shutdown(lua_State *L)
 		left = deadline - xrt_now();
 		if (left <= 0)
 			break;
-		xrt_ep_wait(&s->ep, left);
+		xrt_ep_wait(ep, left);
 	}
 	lua_pushboolean(L, done);
 	return 1;
@@ -223,10 +232,10 @@ opt_buf(lua_State *L, int arg)
 static int
 server_accept(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 
-	xrt_loop_cmd(s->ep.loop, XCMD_ACCEPT, s, id, 0, opt_buf(L, 3), NULL);
+	xrt_loop_cmd(ep->loop, XCMD_ACCEPT, ep, id, 0, opt_buf(L, 3), NULL);
 	return 0;
 }
 
@@ -302,7 +311,7 @@ head_lines(lua_State *L, int ctype_arg, int headers_arg)
 static int
 server_respond(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 	lua_Integer status = luaL_checkinteger(L, 3);
 	xrt_buf *ctype, *body;
@@ -311,7 +320,7 @@ server_respond(lua_State *L)
 	luaL_optstring(L, 4, NULL);
 	ctype = head_lines(L, 5, 6);
 	body = opt_buf(L, 4);
-	xrt_loop_cmd(s->ep.loop, XCMD_RESPOND, s, id, status, body, ctype);
+	xrt_loop_cmd(ep->loop, XCMD_RESPOND, ep, id, status, body, ctype);
 	return 0;
 }
 
@@ -334,13 +343,13 @@ server_counts(lua_State *L)
 static int
 server_close_socket(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 	lua_Integer id = luaL_checkinteger(L, 2);
 	lua_Integer code = luaL_optinteger(L, 3, 1000);
 
 	luaL_argcheck(L, code >= 1000 && code <= 4999, 3, "close code expected");
 	luaL_optstring(L, 4, NULL);
-	xrt_loop_cmd(s->ep.loop, XCMD_SOCK_CLOSE, s, id, code, opt_buf(L, 4),
+	xrt_loop_cmd(ep->loop, XCMD_SOCK_CLOSE, ep, id, code, opt_buf(L, 4),
 		     NULL);
 	return 0;
 }
@@ -348,8 +357,8 @@ server_close_socket(lua_State *L)
 static int
 server_next(lua_State *L)
 {
-	xrt_server *s = check_open(L);
-	xrt_item *it = xrt_ep_next(&s->ep);
+	xrt_endpoint *ep = check_ep(L);
+	xrt_item *it = xrt_ep_next(ep);
 
 	if (!it)
 		return 0;
@@ -359,15 +368,15 @@ server_next(lua_State *L)
 static int
 server_wait(lua_State *L)
 {
-	xrt_server *s = check_open(L);
+	xrt_endpoint *ep = check_ep(L);
 
-	return xrt_lua_wait(L, s->ep.loop, &s->ep, 2);
+	return xrt_lua_wait(L, ep->loop, ep, 2);
 }
 
 static int
 server_fd(lua_State *L)
 {
-	lua_pushinteger(L, xrt_ep_fd(&check_open(L)->ep));
+	lua_pushinteger(L, xrt_ep_fd(check_ep(L)));
 	return 1;
 }
 
@@ -378,11 +387,7 @@ server_stats(lua_State *L)
 	uint64_t in, out;
 	size_t socks;
 
-	pthread_mutex_lock(&s->ep.loop->mu);
-	in = s->frames_in;
-	out = s->frames_out;
-	socks = s->mapcount;
-	pthread_mutex_unlock(&s->ep.loop->mu);
+	xrt_server_stats(s, &in, &out, &socks);
 	lua_createtable(L, 0, 3);
 	lua_pushinteger(L, (lua_Integer)in);
 	lua_setfield(L, -2, "frames_in");
@@ -391,6 +396,46 @@ server_stats(lua_State *L)
 	lua_pushinteger(L, (lua_Integer)socks);
 	lua_setfield(L, -2, "sockets");
 	return 1;
+}
+
+/* A header field into the table on top: its name lowercased; a name sent
+ * twice keeps its last value. */
+static void
+set_field(void *ud, xrt_span name, xrt_span value)
+{
+	lua_State *L = ud;
+	char low[256];
+	size_t i;
+
+	if (name.n > sizeof(low))
+		return;		/* no field the server reads is this long */
+	for (i = 0; i < name.n; i++)
+		low[i] = (char)(name.p[i] >= 'A' && name.p[i] <= 'Z' ?
+				name.p[i] - 'A' + 'a' : name.p[i]);
+	lua_pushlstring(L, low, name.n);
+	lua_pushlstring(L, value.p, value.n);
+	lua_rawset(L, -3);
+}
+
+/* core.http_request(head) -> method, path, headers | nil: a request head
+ * (a "request" event's) read by the transport's own parser: the path
+ * without its query or fragment, the header names lowercased. */
+static int
+http_request(lua_State *L)
+{
+	size_t len, n = 0;
+	const char *head = luaL_checklstring(L, 1, &len);
+	xrt_http_req r;
+
+	lua_newtable(L);
+	if (xrt_http_parse_fields(head, len, &r, set_field, L))
+		return 0;
+	while (n < r.path.n && r.path.p[n] != '?' && r.path.p[n] != '#')
+		n++;
+	lua_pushlstring(L, r.method.p, r.method.n);
+	lua_pushlstring(L, r.path.p, n);
+	lua_pushvalue(L, -3);
+	return 3;
 }
 
 static const luaL_Reg server_methods[] = {
@@ -427,4 +472,6 @@ xrt_open_server(lua_State *L)
 	lua_pop(L, 1);
 	lua_pushcfunction(L, server_new);
 	lua_setfield(L, -2, "server");
+	lua_pushcfunction(L, http_request);
+	lua_setfield(L, -2, "http_request");
 }

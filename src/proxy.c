@@ -17,7 +17,7 @@
  * the connection is closed at once.
  */
 #include "proxy.h"
-#include "wsframe.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /*
  * rt.h - every header of xano.realtime.core at once, for the files not yet
  * switched to the headers of the units they use (queue.h, wsframe.h,
- * events.h, loop.h, resolve.h, proxy.h, connect.h, client.h, server.h;
+ * http.h, events.h, loop.h, resolve.h, proxy.h, connect.h, client.h, server.h;
  * see src/README.md).  It also shows them struct xrt_loop, xrt_client and
  * xrt_server, which are private to their units.
  */
@@ -10,6 +10,7 @@
 
 #include "queue.h"
 #include "wsframe.h"
+#include "http.h"
 #include "events.h"
 #include "loop.h"
 #include "loop_internal.h"

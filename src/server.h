@@ -32,6 +32,7 @@ typedef struct xrt_server_opts {
 typedef struct xrt_server xrt_server;
 typedef struct xrt_sock xrt_sock;
 
+/* what the loop calls (server.c): commands, shutdown, destroy */
 extern const xrt_ep_ops xrt_server_ops;
 
 /* Lua thread */
@@ -41,11 +42,8 @@ int xrt_server_send(xrt_server *s, const uint64_t *ids, size_t n,
 		    int opcode, const void *data, size_t len);
 int xrt_server_counts(xrt_server *s, uint64_t id, uint64_t *in,
 		      uint64_t *out);
-
-/* Service thread */
-void xrt_server_command(xrt_server *s, xrt_item *cmd);
-void xrt_server_destroy(xrt_server *s);
-int xrt_server_callback(struct lws *wsi, enum lws_callback_reasons reason,
-			void *user, void *in, size_t len);
+/* The server's counts: data frames taken in and sent, sockets open. */
+void xrt_server_stats(xrt_server *s, uint64_t *in, uint64_t *out,
+		      size_t *socks);
 
 #endif

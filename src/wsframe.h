@@ -1,10 +1,10 @@
 /*
- * wsframe.h - the WebSocket and HTTP codecs (wsframe.c).
+ * wsframe.h - the WebSocket codec (wsframe.c).
  *
  * Pure functions over bytes: a streaming parser for the masked frames a
- * client sends, the unmasked frame header a server writes, UTF-8
- * validation, an HTTP request head parser, an HTTP response status reader
- * and the Sec-WebSocket-Accept digest.  No socket, no thread, no lws call.
+ * client sends, the frame header a server writes, the masked frame a
+ * client writes, and UTF-8 validation.  No socket, no thread, no lws call.
+ * HTTP is http.h's.
  */
 #ifndef XRT_WSFRAME_H
 #define XRT_WSFRAME_H
@@ -50,28 +50,14 @@ int xrt_ws_feed(xrt_wsparser *p, const unsigned char *in, size_t len,
 /* Writes an unmasked FIN frame header for len payload bytes; returns its
  * length (2, 4 or 10). */
 unsigned xrt_ws_header(unsigned char *dst, int opcode, size_t len);
+/* The same with the mask bit set and the 4-byte key after it (a client's
+ * frame); returns its length (6, 8 or 14). */
+#define XRT_WS_MAX_HEADER 14
+unsigned xrt_ws_header_masked(unsigned char *dst, int opcode, size_t len,
+			      const unsigned char key[4]);
+/* dst[i] = src[i] ^ key[i % 4] for a masked payload; dst may be src. */
+void xrt_ws_mask(unsigned char *dst, const unsigned char *src, size_t len,
+		 const unsigned char key[4]);
 int xrt_utf8_valid(const unsigned char *s, size_t len);
-
-typedef struct xrt_span { const char *p; size_t n; } xrt_span;
-
-typedef struct xrt_http_req {
-	xrt_span method, path;
-	xrt_span upgrade, connection, ws_key, ws_version, ws_protocol;
-	long long content_length;	/* -1 when absent */
-} xrt_http_req;
-
-/* Length of the request head including the blank line, 0 when incomplete. */
-size_t xrt_http_head_len(const char *p, size_t len);
-/* 0 on success, -1 when the head is malformed. */
-int xrt_http_parse(const char *head, size_t len, xrt_http_req *r);
-int xrt_span_has_token(xrt_span s, const char *token);
-/* The status of an HTTP response head ("HTTP/1.x NNN reason", up to the
- * blank line that ends the head): 100-999, 0 while the head is not
- * complete, -1 when it is not HTTP or longer than 8 KiB.  The reason
- * phrase goes to reason (NUL-terminated, non-printable bytes as '?'). */
-int xrt_http_status(const char *p, size_t len, char *reason, size_t reasonlen);
-/* Sec-WebSocket-Accept for a key: 28 characters and a NUL. */
-#define XRT_WS_ACCEPT_LEN 32
-void xrt_ws_accept(const xrt_span *key, char out[XRT_WS_ACCEPT_LEN]);
 
 #endif

@@ -4,6 +4,7 @@
 -- It is deliberately not the library's Lua client layer: the server specs
 -- must not depend on it.
 local core = require "xano.realtime.core"
+local options = require "xano.realtime.options"
 local cjson = require "cjson"
 local events = require "xano.realtime.events"
 local H = require "support.helpers"
@@ -17,11 +18,10 @@ local MAX_EVENTS = 100000
 -- max_frame.  Tracked by H, so H.cleanup() closes it.
 function RC.connect(port, opts)
   opts = opts or {}
-  local c = core.client{
-    host = "127.0.0.1", port = port, tls = false,
-    path = opts.path or "/rt/" .. (opts.canonical or "test"),
-    token = opts.token, max_frame = opts.max_frame,
-  }
+  -- the core takes every setting explicitly: the library's defaults
+  local c = core.client(options.core_defaults("127.0.0.1", port,
+    opts.path or "/rt/" .. (opts.canonical or "test"),
+    { token = opts.token, max_frame = opts.max_frame }))
   c:set_policy({})	-- never reconnect: a spec sees every close
   c:start()
   local self = setmetatable({ c = c, frames = {}, read = 0, errors = {},

@@ -8,6 +8,7 @@ local Presence = require "xano.realtime.presence"
 local History = require "xano.realtime.history"
 local Handlers = require "xano.realtime.handlers"
 local workflow = require "xano.realtime.workflow"
+local CHANNEL_DEFAULTS = require("xano.realtime.options").CHANNEL
 local error = require("xano.realtime.compat").error -- error levels as in Lua 5.2+
 
 ---@class xano.realtime.ChannelOptions
@@ -41,22 +42,71 @@ local function check_open(self, what)
   self._client:_check()
 end
 
+-- A connection_status event: of the channel named channel, or of the
+-- client when channel is nil.
+local function status_event(status, extra, channel)
+  local payload = { status = status }
+  if extra then for k, v in pairs(extra) do payload[k] = v end end
+  return { action = "connection_status", channel = channel, options = {}, payload = payload }
+end
+Channel._status_event = status_event
+
+--- The arguments of client:channel(name, opts), checked (errors point at
+--- its caller); returns opts, {} when nil.
+function Channel._check_options(name, opts)
+  if type(name) ~= "string" or name == "" then
+    error("bad argument #1 to 'channel' (channel name expected, got " ..
+      (name == "" and "empty string" or type(name)) .. ")", 3)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'channel' (options table expected, got " .. type(opts) .. ")", 3)
+  end
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if CHANNEL_DEFAULTS[k] == nil then
+      error("bad argument #2 to 'channel' (unknown option '" .. tostring(k) .. "')", 3)
+    end
+    if type(v) ~= "boolean" then
+      error("bad argument #2 to 'channel' (option '" .. k .. "' must be a boolean)", 3)
+    end
+  end
+  return opts
+end
+
+-- Asked again for this channel: different options are an error.
+function Channel:_check_same(opts)
+  local have = self:options()
+  for k, v in pairs(opts) do
+    if have[k] ~= v then
+      error("channel '" .. self.name .. "' already exists with " .. k .. " = " .. tostring(have[k]), 3)
+    end
+  end
+end
+
+-- An option of opts, or its default.
+local function option(opts, k)
+  local v = opts[k]
+  if v == nil then return CHANNEL_DEFAULTS[k] end
+  return v
+end
+
 --- Used by Client:channel(); not part of the public API.
 function Channel._new(client, name, opts, tag)
+  local history = option(opts, "history")
   local self = setmetatable({
     name = name,
     _client = client,
     _tag = tag,
-    _presence_on = opts.presence and true or false,
-    _history_on = opts.history and true or false,
-    _queue = opts.queue_offline ~= false, -- on unless asked off, as in WeWeb
+    _presence_on = option(opts, "presence"),
+    _history_on = history,
+    _queue = option(opts, "queue_offline"),
     _joining = false,
     _open = false,
     _joined_before = false,
     _rejoin_history = false,
     _handlers = Handlers.new(Handlers.CHANNEL_ACTIONS),
     _presence = Presence.new(),
-    _history = opts.history and History.new() or nil,
+    _history = history and History.new() or nil,
   }, Channel)
   return self
 end
@@ -109,7 +159,16 @@ function Channel:open()
   if self._open then return true end
   self._open = true
   self._rejoin_history = false
-  client:_channel_opened(self, json.join(self.name, self._history_on, self._presence_on))
+  local st, live = client:_channel_opened(self, self._tag,
+    json.join(self.name, self._history_on, self._presence_on))
+  -- until the first connect succeeds or fails, the channel is connecting,
+  -- not offline: its actions wait for the join whatever queue_offline says
+  self._joining = st ~= "open" and st ~= "waiting" and st ~= "down"
+  if live then
+    -- joined now, on the live link: it still hears that it is connected
+    self._joined_before = true
+    client:_local(self, status_event("connected", nil, self.name), true)
+  end
   return true
 end
 
@@ -120,14 +179,16 @@ end
 function Channel:close()
   if not self._open then return true end
   self._open = false
+  self._joined_before = false
+  self._joining = false
   self._presence:clear()
-  self._client:_channel_closed(self, json.leave(self.name))
+  self._client:_channel_closed(self, self._tag, json.leave(self.name))
   workflow.cancel(self, "closed")
   return true
 end
 
 local function send(self, frame, what)
-  return self._client:_send(self, frame, what)
+  return self._client:_send(self, frame, self._tag, self._queue or self._joining)
 end
 
 local function encode_check(argn, fname, fn, ...)
@@ -221,6 +282,75 @@ function Channel:wait(action, timeout)
   -- not a tail call: the error level counts this frame
   local ev, err = workflow.wait(self, action, timeout, 2)
   return ev, err
+end
+
+-- ------------------------------------------------------------ internals
+-- What the client calls: it routes the link's news and the channel's
+-- frames here; the channel's state changes only here.
+
+local function history_items(ev)
+  local p = ev.payload
+  return type(p) == "table" and type(p.history) == "table" and p.history or nil
+end
+
+-- Runs the channel's handlers and the workflows waiting on it for ev;
+-- their errors go to owner.  Returns how many ran.
+function Channel:_run(ev, owner)
+  return self._handlers:dispatch(ev, owner) + workflow.deliver(self, ev)
+end
+
+-- A frame from the server, decoded and checked, for this open channel:
+-- keeps presence and history, then hands it to the client to dispatch.
+function Channel:_on_frame(ev)
+  local client = self._client
+  local action = ev.action
+  if action == "message" then
+    if self._history then self._history:seen(ev) end
+  elseif action == "presence_full" then
+    if self._presence_on then self._presence:replace(ev.payload.presence) end
+  elseif action == "presence_update" then
+    if self._presence_on then self._presence:apply(ev.payload) end
+  elseif action == "history" then
+    local items = history_items(ev)
+    if items and self._history then
+      if self._rejoin_history then
+        self._rejoin_history = false
+        local fresh, skipped, gap = self._history:fresh(items)
+        ev.payload.history = fresh
+        ev.payload.duplicates = skipped
+        ev.payload.gap_possible = gap
+        ev.rejoin = true
+        client:_count("duplicates", skipped)
+        items = fresh
+      end
+      for i = 1, #items do self._history:seen(items[i]) end
+    end
+  elseif action == "error" then
+    return client:_dispatch_error(self, ev)
+  end
+  return client:_dispatch(self, ev)
+end
+
+-- The link is up and the core replayed the channel's join: after a
+-- reconnect, the history that follows the join holds what was seen.
+function Channel:_connected()
+  self._joining = false
+  if self._joined_before and self._history_on then self._rejoin_history = true end
+  self._joined_before = true
+end
+
+-- The link went down; stale: the app is told, so presence is stale
+-- until the rejoin replaces it.
+function Channel:_link_lost(stale)
+  self._joining = false
+  if stale then self._presence.stale = true end
+end
+
+-- The client closed: the channel is closed with it, its waiters told.
+function Channel:_client_closed()
+  self._open = false
+  self._presence:clear()
+  workflow.cancel(self, "closed")
 end
 
 return Channel

@@ -10,9 +10,15 @@
 --- parks while running waits for the next event or the next poll.  A
 --- handler that waits is never handed the event it is handling.
 ---
---- Workflows park with their owner (a client): the owner holds them, and
---- this module knows the owners only weakly, so that a client dropped
---- without close() is still collected with the workflows it parked.
+--- Workflows park with their owner: the owner holds them, and this module
+--- knows the owners only weakly, so that a client dropped without close()
+--- is still collected with the workflows it parked.  The scheduler is a
+--- client's: a client owns the workflows its handlers and client:workflow()
+--- start (two owners: one for handlers, one for callback_error handlers),
+--- and its poll resumes those alone (run_due, next_due and parked take the
+--- client's list of owners).  realtime.poll() runs every client's: with no
+--- list, they cover every owner of the Lua state.  An event reaches every
+--- workflow waiting on its channel, whoever owns it (deliver, cancel).
 local core = require "xano.realtime.core"
 
 local create, resume, yield, running, status =
@@ -247,14 +253,25 @@ local function due_at(t)
   return function(r) return r.at ~= nil and r.at <= t end
 end
 
---- Resumes what is due (sleeps over, waits timed out), oldest timer
+-- True when no owner of the list (every owner when nil) parked anything.
+local function idle(owners)
+  if owners == nil then return nsleeping == 0 and nwaiting == 0 end
+  for i = 1, #owners do
+    local o = owners[i]
+    if #o.sleepers > 0 or #o.waiters > 0 then return false end
+  end
+  return true
+end
+
+--- Resumes what is due (sleeps over, waits timed out) among the
+--- workflows of owners (a list; every owner when nil), oldest timer
 --- first; returns how many resumed.
-function M.run_due()
-  if nsleeping == 0 and nwaiting == 0 then return 0 end
+function M.run_due(owners)
+  if idle(owners) then return 0 end
   local t = now()
   local due = due_at(t)
   local ready, timed_out = {}, {}
-  local list = all_owners()
+  local list = owners or all_owners()
   local sleeping = 0
   for i = 1, #list do
     local o = list[i]
@@ -262,8 +279,12 @@ function M.run_due()
     if #o.waiters > 0 then take(o.waiters, due, timed_out) end
     sleeping = sleeping + #o.sleepers
   end
-  -- counted again: an owner collected with its sleepers leaves no trace
-  nsleeping = sleeping
+  if owners then
+    nsleeping = nsleeping - #ready
+  else
+    -- counted again: an owner collected with its sleepers leaves no trace
+    nsleeping = sleeping
+  end
   nwaiting = nwaiting - #timed_out
   for i = 1, #timed_out do
     timed_out[i].timed_out = true
@@ -282,22 +303,21 @@ function M.run_due()
   return #ready
 end
 
---- Seconds until the next timer of owner, or of every owner when nil
---- (nil when none).
-function M.next_due(owner)
-  if nsleeping == 0 and nwaiting == 0 then return nil end
+--- Seconds until the next timer of the owners listed, or of every owner
+--- when nil (nil when none).
+function M.next_due(list)
+  if idle(list) then return nil end
+  list = list or all_owners()
   local best
-  for o in pairs(owners) do
-    if owner == nil or o == owner then
-      local sleepers, waiters = o.sleepers, o.waiters
-      for i = 1, #sleepers do
-        local at = sleepers[i].at
-        if not best or at < best then best = at end
-      end
-      for i = 1, #waiters do
-        local at = waiters[i].at
-        if at and (not best or at < best) then best = at end
-      end
+  for j = 1, #list do
+    local sleepers, waiters = list[j].sleepers, list[j].waiters
+    for i = 1, #sleepers do
+      local at = sleepers[i].at
+      if not best or at < best then best = at end
+    end
+    for i = 1, #waiters do
+      local at = waiters[i].at
+      if at and (not best or at < best) then best = at end
     end
   end
   if best then
@@ -307,11 +327,14 @@ function M.next_due(owner)
   return nil
 end
 
---- How many workflows owner parked (sleeping or waiting), or every owner
---- when nil.
-function M.parked(owner)
-  if owner then return #owner.sleepers + #owner.waiters end
+--- How many workflows the owners listed parked (sleeping or waiting), or
+--- every owner when nil.
+function M.parked(list)
   local n = 0
+  if list then
+    for i = 1, #list do n = n + #list[i].sleepers + #list[i].waiters end
+    return n
+  end
   for o in pairs(owners) do n = n + #o.sleepers + #o.waiters end
   return n
 end

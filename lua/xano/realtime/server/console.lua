@@ -18,7 +18,7 @@ local core = require "xano.realtime.core"
 local json = require("xano.realtime.json").codec{ strict = true }
 local PAGE = require "xano.realtime.server.console_page"
 -- the server's own checks (this module is loaded by the server's new())
-local is_integer = require("xano.realtime.server")._is_integer
+local is_integer = require("xano.realtime.server.config").is_integer
 
 local null = json.null
 
@@ -389,7 +389,7 @@ function Console:do_message(t, body)
   if not srv:permissions_for(t.channel) then
     return reply(404, { error = "unknown channel" })
   end
-  local raw = require("xano.realtime.server")._object_members(body)
+  local raw = require("xano.realtime.server.rawjson").object_members(body)
   local raw_payload = raw and raw.payload or "null"
   local n = srv:server_message(t.channel, raw_payload)
   return reply(200, { delivered = n })
