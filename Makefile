@@ -284,7 +284,7 @@ valgrind:
 	@$(MAKE) --no-print-directory LUA=lua5.4 all
 	$(VALGRIND) lua5.4 spec/support/lifecycle.lua build/5.4
 
-$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/http.c src/queue.c src/queue.h src/wsframe.h src/http.h src/rt.h src/events.h src/events.def
+$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/http.c src/queue.c src/queue.h src/wsframe.h src/http.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(LWS_CFLAGS) $< src/wsframe.c src/http.c src/queue.c -o $@ $(LWS_LIBS)
 

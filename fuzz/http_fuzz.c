@@ -8,8 +8,9 @@
  * the end is caught by ASan.  Every span the parser returns must lie
  * inside the head it was given.
  */
-#include "../src/wsframe.h"
+#include "../src/http.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

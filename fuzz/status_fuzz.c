@@ -11,7 +11,8 @@
  * (-1), no longer one is; a status means the input starts with "HTTP/" and
  * holds an empty line; the reason is NUL-terminated, printable, and fits.
  */
-#include "../src/wsframe.h"
+#define _GNU_SOURCE	/* memmem */
+#include "../src/http.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,8 @@
  * the socket listens, so callers can read the port back at once.
  */
 #include "lua_binding.h"
-#include "rt.h"
+#include "http.h"
+#include "server.h"
 
 #include <stdlib.h>
 #include <string.h>
