@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_client.h"
+
 enum { M_THROUGHPUT, M_LATENCY, M_FANIN_RECV, M_FANIN_SEND, M_SCALE_CLIENTS,
        M_SCALE_CHANNELS, M_IDLE, M_STORM, M_FANOUT_RECV };
 
@@ -86,16 +88,6 @@ static double *attempts;	/* storm: attempt times, relative to down_at */
 static long nattempts, capattempts, nrejoined;
 static uint64_t rng;
 static int storm_phase;		/* 0 setup, 1 ready, 2 down seen */
-static const char TEXT[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double
 rss_bytes(void)
@@ -109,15 +101,6 @@ rss_bytes(void)
 		fclose(f);
 	}
 	return (double)b * (double)sysconf(_SC_PAGESIZE);
-}
-
-static double
-cpu_us(const struct rusage *a, const struct rusage *b)
-{
-	return (double)(b->ru_utime.tv_sec - a->ru_utime.tv_sec) * 1e6 +
-	       (double)(b->ru_utime.tv_usec - a->ru_utime.tv_usec) +
-	       (double)(b->ru_stime.tv_sec - a->ru_stime.tv_sec) * 1e6 +
-	       (double)(b->ru_stime.tv_usec - a->ru_stime.tv_usec);
 }
 
 static uint64_t
@@ -457,13 +440,11 @@ next_frame(conn *c, char *p, size_t room)
 		c->joins_left--;
 		if (!c->joins_left)
 			snprintf(c->chan, sizeof(c->chan), "%s", name);
-		return snprintf(p, room, "{\"action\":\"join\",\"options\":{\"channel\":\"%s\"},"
-				"\"payload\":{\"history\":false,\"presence\":false}}", name);
+		return snprintf(p, room, BENCH_JOIN_FMT, name);
 	}
 	if (c->ping_due) {
 		c->ping_due = 0;
-		return snprintf(p, room, "{\"action\":\"message\",\"options\":{\"channel\":\"%s\"},"
-				"\"payload\":{\"seq\":0,\"text\":\"%s\"}}", c->chan, TEXT);
+		return snprintf(p, room, BENCH_MESSAGE_FMT, c->chan, 0L);
 	}
 	if (c->to_send > 0) {
 		long seq = (o.mode == M_LATENCY ? total_sent : c->sent) + 1;
@@ -471,27 +452,9 @@ next_frame(conn *c, char *p, size_t room)
 		c->to_send--;
 		c->sent++;
 		total_sent++;
-		return snprintf(p, room, "{\"action\":\"message\",\"options\":{\"channel\":\"%s\"},"
-				"\"payload\":{\"seq\":%ld,\"text\":\"%s\"}}", c->chan, seq, TEXT);
+		return snprintf(p, room, BENCH_MESSAGE_FMT, c->chan, seq);
 	}
 	return 0;
-}
-
-/* masking keys from getrandom(), 1024 at a time (lws reads /dev/urandom
- * once per frame) */
-static void
-mask_key(unsigned char key[4])
-{
-	static unsigned char pool[4096];
-	static size_t pos = sizeof(pool);
-
-	if (pos + 4 > sizeof(pool)) {
-		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
-			lws_get_random(ctx, pool, sizeof(pool));
-		pos = 0;
-	}
-	memcpy(key, pool + pos, 4);
-	pos += 4;
 }
 
 /* Writable: with --batch 1 (the default), every pending frame masked into
@@ -519,7 +482,7 @@ on_writable(conn *c, struct lws *wsi)
 			continue;
 		} else {
 			unsigned char *d = batch + LWS_PRE + blen, key[4];
-			int i, h = n < 126 ? 2 : 4;
+			int h = n < 126 ? 2 : 4;
 
 			d[0] = 0x81;
 			if (h == 2) {
@@ -529,10 +492,9 @@ on_writable(conn *c, struct lws *wsi)
 				d[2] = (unsigned char)(n >> 8);
 				d[3] = (unsigned char)n;
 			}
-			mask_key(key);
+			mask_key(ctx, key);
 			memcpy(d + h, key, 4);
-			for (i = 0; i < n; i++)
-				d[h + 4 + i] = (unsigned char)p[i] ^ key[i & 3];
+			mask_bytes(d + h + 4, (const unsigned char *)p, (size_t)n, key);
 			blen += (size_t)(h + 4 + n);
 			if (blen >= 4000)
 				break;
@@ -679,6 +641,9 @@ report(void)
 		       "\"cpu_us\":%.0f,\"cpu_us_per_msg\":%.3f", m, o.warmup, el,
 		       el > 0 ? (double)m / el : 0, cpu_us(&ru0, &ru1),
 		       m ? cpu_us(&ru0, &ru1) / (double)m : 0);
+		printf(",\"user_us_per_msg\":%.3f,\"sys_us_per_msg\":%.3f",
+		       m ? part_us(&ru0.ru_utime, &ru1.ru_utime) / (double)m : 0,
+		       m ? part_us(&ru0.ru_stime, &ru1.ru_stime) / (double)m : 0);
 		/* one thread: the process's switches are its own */
 		printf(",\"threads\":[{\"role\":\"main\",\"cpu_us_per_msg\":%.3f,"
 		       "\"vcsw_per_msg\":%.4f,\"nvcsw_per_msg\":%.4f}]",

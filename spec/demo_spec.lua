@@ -86,7 +86,7 @@ describe("make demo (examples/demo.lua)", function()
 
   it("fails with a reason, and exits non-zero, when it cannot start the server", function()
     -- no `timeout` (nor anything else) on PATH: the server cannot start
-    local lua = assert(io.popen("command -v " .. LUA)):read("*l")
+    local lua = P.lines("command -v " .. LUA)[1]
     local proc = P.spawn(P.quote(lua) .. " examples/demo.lua", { env = { PATH = "/nonexistent" } })
     H.track({ close = function() proc:kill() end })
     H.wait_until(function() return proc:exited() end, "the demo to give up", 30)

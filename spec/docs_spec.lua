@@ -34,9 +34,7 @@ local ROOT = (select(2, P.sh("pwd")):gsub("%s+$", ""))
 -- point nowhere yet, and is checked once the page exists.
 local function documents()
   local list = { "README.md" }
-  local p = assert(io.popen("ls docs/*.md 2>/dev/null", "r"))
-  for path in p:lines() do list[#list + 1] = path end
-  p:close()
+  for _, path in ipairs(P.lines("ls docs/*.md 2>/dev/null")) do list[#list + 1] = path end
   return list
 end
 

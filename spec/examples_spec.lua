@@ -32,35 +32,15 @@ describe("the examples", function()
   -- With stdin = true, h:write(line) types into it, h:close_stdin() ends it.
   local function example(name, args, opts)
     opts = opts or {}
-    local words = { LUA, "examples/" .. name .. ".lua",
-                    "--url", srv:base_url(), "--canonical", "examples" }
-    for _, a in ipairs(args or {}) do words[#words + 1] = a end
-    for i = 1, #words do words[i] = P.quote(words[i]) end
-    local dir = P.tmpdir("example")
-    local h = { dir = dir }
-    local cmd = table.concat(words, " ")
-    if opts.stdin then
-      -- stdin is a named pipe fed by a cat of our own; our end of cat's
-      -- pipe is close-on-exec, so when we close it the example alone sees
-      -- the end of its input
-      local fifo = dir .. "/stdin"
-      assert(os.execute("mkfifo " .. P.quote(fifo)))
-      cmd = cmd .. " < " .. P.quote(fifo)
-      h.proc = P.spawn(cmd, { dir = dir })
-      h.stdin = assert(io.popen("exec cat 1<> " .. P.quote(fifo), "w")) -- <>: never blocks
-    else
-      h.proc = P.spawn(cmd, { dir = dir })
-    end
+    local argv = { LUA, "examples/" .. name .. ".lua",
+                   "--url", srv:base_url(), "--canonical", "examples" }
+    for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+    local h = { proc = P.spawn(argv, { stdin = opts.stdin }) }
     function h:output() return self.proc:output() end
     function h:exited() return self.proc:exited() end
     function h:status() return self.proc:status() end
-    function h:write(line)
-      self.stdin:write(line, "\n")
-      self.stdin:flush()
-    end
-    function h:close_stdin()
-      if self.stdin then self.stdin:close() self.stdin = nil end
-    end
+    function h:write(line) self.proc:write(line) end
+    function h:close_stdin() self.proc:close_stdin() end
     -- H.wait_until, with what the example printed in the error
     function h:wait_for(pred, what, timeout)
       local ok, err = pcall(H.wait_until, pred, what, timeout)
@@ -70,11 +50,7 @@ describe("the examples", function()
       self:wait_for(function() return self:exited() end, what or (name .. " exits"), TIMEOUT)
       return self:status(), self:output()
     end
-    function h:close()
-      self:close_stdin()
-      self.proc:kill()
-      P.rmdir(self.dir)
-    end
+    function h:close() self.proc:kill() end
     return H.track(h)
   end
 
@@ -250,13 +226,11 @@ describe("the examples", function()
       quickstart = true } -- the quickstart runs in docs_spec.lua
 
     it("is run by this spec", function()
-      local p = assert(io.popen("ls examples", "r"))
       local found = {}
-      for file in p:lines() do
+      for _, file in ipairs(P.lines("ls examples")) do
         local name = file:match("^(.-)%.lua$")
         if name and not OTHERS[name] then found[#found + 1] = name end
       end
-      p:close()
       table.sort(found)
       local want = {}
       for i, name in ipairs(EXAMPLES) do want[i] = name end

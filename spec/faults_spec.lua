@@ -21,8 +21,6 @@ local realtime = require "xano.realtime"
 local server = require "xano.realtime.server"
 local socket = require "socket"
 
-local ROOT = assert(io.popen("pwd")):read("*l")
-
 -- The caps of full-jitter backoff: attempt i waits in [0, min(max, initial * 2^(i-1))].
 -- starts, when given, are measured times (socket.gettime()): starts[1] no
 -- later than the moment the first retry was scheduled, starts[k + 1] no
@@ -79,34 +77,18 @@ local function window(seconds)
   H.wait_until(function() return core.now() - t0 >= seconds end, "the end of the window", seconds + 5)
 end
 
-local read_file = require("support.proc").read
+local P = require "support.proc"
 
 -- bin/xano-realtime-server as a separate process, on the Lua and build
 -- the specs run on (XRT_LUA, XRT_BUILD), tracked so that cleanup kills it
 -- even when a spec fails.
 local function spawn_cli(port)
-  local base = os.tmpname()
-  local p = { base = base }
-  os.execute(("sh -c '%s %s/bin/xano-realtime-server --port %d --canonical test >%s.out 2>%s.err & " ..
-    "echo $! >%s.pid; wait $!; echo $? >%s.rc' >/dev/null 2>&1 &"):format(os.getenv("XRT_LUA") or "lua5.4", ROOT, port, base, base, base, base))
-  function p.rc()
-    local s = read_file(base .. ".rc")
-    return s and tonumber(s:match("%d+"))
-  end
-  function p.kill(sig)
-    if p.pid and not p.rc() then os.execute("kill -" .. sig .. " " .. p.pid .. " 2>/dev/null") end
-  end
-  function p.close()
-    p.kill("KILL")
-    for _, ext in ipairs({ "", ".out", ".err", ".pid", ".rc" }) do os.remove(base .. ext) end
-  end
-  H.track(p)
+  local p = H.track(P.spawn({ os.getenv("XRT_LUA") or "lua5.4", P.ROOT .. "/bin/xano-realtime-server",
+    "--port", tostring(port), "--canonical", "test" }, { stderr = "split" }))
   H.wait_until(function()
-    p.pid = tonumber((read_file(base .. ".pid") or ""):match("%d+"))
-    local out = read_file(base .. ".out") or ""
-    p.port = tonumber(out:match("^listening ws://127%.0%.0%.1:(%d+)/rt/test\n"))
-    assert(not p.rc(), "the server exited: " .. (read_file(base .. ".err") or ""))
-    return p.pid and p.port
+    p.port = tonumber(p:output():match("^listening ws://127%.0%.0%.1:(%d+)/rt/test\n"))
+    assert(not p:exited(), "the server exited: " .. p:stderr())
+    return p.port
   end, "the server's ready line")
   return p
 end
@@ -206,9 +188,9 @@ describe("faults", function()
     assert.is_true(ch:send("before"))
     H.wait_until(function() return #echoes == 1 end, "the first echo")
 
-    p.kill("KILL")
-    H.wait_until(function() return p.rc() ~= nil end, "the server to die")
-    assert.equal(137, p.rc())
+    p:signal("KILL")
+    H.wait_until(function() return p:status() ~= nil end, "the server to die")
+    assert.equal(137, p:status())
     H.wait_until(function() return statuses(st) == "connected,disconnected" end, "the loss")
     assert.equal(1006, st[2].payload.code)
     -- offline: kept in order while the port refuses connections

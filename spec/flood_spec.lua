@@ -13,14 +13,14 @@ local core = require "xano.realtime.core"
 local realtime = require "xano.realtime"
 local socket = require "socket"
 
-local ROOT = assert(io.popen("pwd")):read("*l")
 local MiB = 1024 * 1024
 -- Under ASan or TSan (make sanitize, make tsan) freed memory is held in
 -- quarantine and shadow memory grows with the heap: resident size says
 -- nothing about the client there, so only the other checks run.
 local MEASURE_RSS = not os.getenv("XRT_SANITIZE")
 
-local read_file = require("support.proc").read
+local P = require "support.proc"
+local read_file = P.read
 
 -- Resident size of this process, in bytes.
 local function rss()
@@ -40,21 +40,11 @@ local function wait_for(pred, what, timeout)
 end
 
 local function spawn_flooder(frames, size)
-  local base = os.tmpname()
-  local p = { base = base }
-  os.execute(("sh -c 'lua5.4 %s/spec/support/flooder.lua %s/build/5.4 %d %d >%s.out 2>%s.err & " ..
-    "echo $! >%s.pid; wait $!; echo $? >%s.rc' >/dev/null 2>&1 &")
-    :format(ROOT, ROOT, frames, size, base, base, base, base))
-  function p.out() return read_file(base .. ".out") or "" end
-  function p.close()
-    local pid = tonumber((read_file(base .. ".pid") or ""):match("%d+"))
-    if pid and not read_file(base .. ".rc") then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-    for _, ext in ipairs({ "", ".out", ".err", ".pid", ".rc" }) do os.remove(base .. ext) end
-  end
-  H.track(p)
+  local p = H.track(P.spawn({ "lua5.4", P.ROOT .. "/spec/support/flooder.lua", P.ROOT .. "/build/5.4",
+    tostring(frames), tostring(size) }, { stderr = "split" }))
   wait_for(function()
-    p.port = tonumber(p.out():match("^listening (%d+)\n"))
-    assert(not read_file(base .. ".rc"), "the flooder exited: " .. (read_file(base .. ".err") or ""))
+    p.port = tonumber(p:output():match("^listening (%d+)\n"))
+    assert(not p:exited(), "the flooder exited: " .. p:stderr())
     return p.port
   end, "the flooder's ready line")
   return p
@@ -97,7 +87,7 @@ describe("a server that sends faster than the app polls", function()
     ch:open()
 
     -- nobody polls: the client reads until the limit, then stops
-    wait_for(function() sample("peak_unpolled"); return p.out():find("flooded") end, "the flood to be queued")
+    wait_for(function() sample("peak_unpolled"); return p:output():find("flooded") end, "the flood to be queued")
     local last, still = -1, 0
     wait_for(function()
       sample("peak_unpolled")

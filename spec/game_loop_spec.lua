@@ -21,7 +21,7 @@ local function phases(out)
 end
 
 local function keep_report(name, text)
-  os.execute("mkdir -p build/reports")
+  P.sh("mkdir -p build/reports")
   local f = io.open("build/reports/" .. name, "w")
   if f then f:write(text); f:close() end
 end

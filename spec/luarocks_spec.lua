@@ -25,10 +25,7 @@ local function load_rockspec(path)
 end
 
 local function ls(pattern)
-  local p = assert(io.popen("ls -1 " .. pattern .. " 2>/dev/null", "r"))
-  local t = {}
-  for line in p:lines() do t[#t + 1] = line end
-  p:close()
+  local t = P.lines("ls -1 " .. pattern .. " 2>/dev/null")
   table.sort(t)
   return t
 end

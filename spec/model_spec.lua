@@ -36,10 +36,7 @@ local function footprint()
   collectgarbage()
   local status = proc.read("/proc/self/status") or ""
   local rss = tonumber(status:match("VmRSS:%s*(%d+)"))
-  local p = assert(io.popen("ls /proc/" .. (proc.read("/proc/self/stat") or ""):match("^(%d+)") .. "/fd"))
-  local fds = 0
-  for _ in p:lines() do fds = fds + 1 end
-  p:close()
+  local fds = #proc.lines("ls /proc/" .. (proc.read("/proc/self/stat") or ""):match("^(%d+)") .. "/fd")
   return rss, fds
 end
 

@@ -14,7 +14,7 @@ local server = require "xano.realtime.server"
 local report = {}
 local function note(fmt, ...)
   report[#report + 1] = fmt:format(...)
-  os.execute("mkdir -p build/reports")
+  P.sh("mkdir -p build/reports")
   local f = io.open("build/reports/openresty.txt", "w")
   if f then f:write(table.concat(report, "\n"), "\n"); f:close() end
 end

@@ -8,29 +8,12 @@ local RC = require "support.rawclient"
 local core = require "xano.realtime.core"
 local server = require "xano.realtime.server"
 
-local ROOT = assert(io.popen("pwd")):read("*l")
+local P = require "support.proc"
 
-local read_file = require("support.proc").read
-
--- A command in the background, its stdout and stderr in files; tracked so
--- that cleanup kills it even when a spec fails.
-local function spawn(cmd)
-  local base = os.tmpname()
-  local p = { base = base }
-  os.execute(("sh -c '%s >%s.out 2>%s.err & echo $! >%s.pid; wait $!; echo $? >%s.rc' >/dev/null 2>&1 &")
-    :format(cmd, base, base, base, base))
-  function p.out() return read_file(base .. ".out") or "" end
-  function p.err() return read_file(base .. ".err") or "" end
-  function p.rc()
-    local s = read_file(base .. ".rc")
-    return s and tonumber(s:match("%d+"))
-  end
-  function p.close()
-    local pid = tonumber((read_file(base .. ".pid") or ""):match("%d+"))
-    if pid and not p.rc() then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-    for _, ext in ipairs({ "", ".out", ".err", ".pid", ".rc", ".lua" }) do os.remove(base .. ext) end
-  end
-  return H.track(p)
+-- A program in the background, its stdout and stderr kept apart; tracked
+-- so that cleanup kills it even when a spec fails.
+local function spawn(argv)
+  return H.track(P.spawn(argv, { stderr = "split" }))
 end
 
 describe("the token", function()
@@ -46,22 +29,21 @@ describe("the token", function()
       :format(good))
     f:close()
     local lua = os.getenv("XRT_LUA") or "lua5.4"
-    local srv = spawn(("%s %s/bin/xano-realtime-server --port 0 --config %s"):format(lua, ROOT, cfg))
+    local srv = spawn({ lua, P.ROOT .. "/bin/xano-realtime-server", "--port", "0", "--config", cfg })
     local port
     H.wait_until(function()
-      port = tonumber(srv.out():match("^listening ws://127%.0%.0%.1:(%d+)/rt/test\n"))
-      assert(not srv.rc(), "the server exited: " .. srv.err())
+      port = tonumber(srv:output():match("^listening ws://127%.0%.0%.1:(%d+)/rt/test\n"))
+      assert(not srv:status(), "the server exited: " .. srv:stderr())
       return port
     end, "the server's ready line")
 
     -- the client side, with every libwebsockets log level on
     local build = os.getenv("XRT_BUILD") or "build/5.4"
-    local child = spawn(("cd %s && %s spec/support/token_child.lua %s http://127.0.0.1:%d %s %s")
-      :format(ROOT, lua, build, port, token, good))
-    H.wait_until(function() return child.rc() ~= nil end, "the client process", 60)
+    local child = spawn({ lua, "spec/support/token_child.lua", build, "http://127.0.0.1:" .. port, token, good })
+    H.wait_until(function() return child:status() ~= nil end, "the client process", 60)
     os.remove(cfg)
-    local out, err = child.out(), child.err()
-    assert.equal(0, child.rc(), "the client process failed: " .. err)
+    local out, err = child:output(), child:stderr()
+    assert.equal(0, child:status(), "the client process failed: " .. err)
     assert.matches("\ndone\n$", out)
 
     -- the token was really presented, and refused; the good one accepted
@@ -78,7 +60,7 @@ describe("the token", function()
 
     -- and nowhere is the token: not in events, stats, messages, or logs
     for name, text in pairs({ ["client stdout"] = out, ["client stderr"] = err,
-                              ["server stdout"] = srv.out(), ["server stderr"] = srv.err() }) do
+                              ["server stdout"] = srv:output(), ["server stderr"] = srv:stderr() }) do
       assert.is_nil(text:find(token, 1, true), "the token appears in the " .. name)
       assert.is_nil(text:find(good, 1, true), "the good token appears in the " .. name)
     end

@@ -7,59 +7,33 @@ local H = require "support.helpers"
 local RC = require "support.rawclient"
 local HTTP = require "support.http"
 
-local ROOT = assert(io.popen("pwd")):read("*l")
-local BIN = ROOT .. "/bin/xano-realtime-server"
+local P = require "support.proc"
+local BIN = P.ROOT .. "/bin/xano-realtime-server"
 
-local read_file = require("support.proc").read
-
--- exit status of a command, on Lua 5.1/LuaJIT and 5.2+ alike
-local function exit_code(cmd)
-  local a, _, c = os.execute(cmd)
-  if type(a) == "number" then return a >= 256 and math.floor(a / 256) or a end
-  return c
-end
-
--- Runs the server in the background (bounded: killed by cleanup).
--- Returns {pid=, out(), err(), rc()}.
+-- Runs the server in the background (bounded: killed by cleanup), its
+-- stdout and stderr apart: p:output(), p:stderr(), p:status().
 local function spawn(args)
-  local base = os.tmpname()
-  local p = { base = base }
-  os.execute(("sh -c '%s %s >%s.out 2>%s.err & echo $! >%s.pid; wait $!; echo $? >%s.rc' " ..
-    ">/dev/null 2>&1 &"):format(BIN, args, base, base, base, base))
-  function p.out() return read_file(base .. ".out") or "" end
-  function p.err() return read_file(base .. ".err") or "" end
-  function p.rc()
-    local s = read_file(base .. ".rc")
-    return s and tonumber(s:match("%d+"))
-  end
-  function p.close()
-    if p.pid and not p.rc() then os.execute("kill -KILL " .. p.pid .. " 2>/dev/null") end
-    for _, ext in ipairs({ "", ".out", ".err", ".pid", ".rc" }) do os.remove(base .. ext) end
-  end
-  H.track(p)
-  H.wait_until(function()
-    p.pid = tonumber((read_file(base .. ".pid") or ""):match("%d+"))
-    return p.pid
-  end, "server pid")
-  return p
+  local argv = { BIN }
+  for word in args:gmatch("%S+") do argv[#argv + 1] = word end
+  return H.track(P.spawn(argv, { stderr = "split" }))
 end
 
 -- waits for the ready line (the first); returns host, port, canonical
 local function ready(p)
-  H.wait_until(function() return p.out():find("\n", 1, true) or p.rc() end, "ready line")
-  local host, port, canonical = p.out():match("^listening ws://([^:]+):(%d+)/rt/(%S+)\n")
-  assert(port, "no ready line; stdout: " .. p.out() .. " stderr: " .. p.err())
+  H.wait_until(function() return p:output():find("\n", 1, true) or p:status() end, "ready line")
+  local host, port, canonical = p:output():match("^listening ws://([^:]+):(%d+)/rt/(%S+)\n")
+  assert(port, "no ready line; stdout: " .. p:output() .. " stderr: " .. p:stderr())
   return host, tonumber(port), canonical
 end
 
 local function wait_exit(p)
-  H.wait_until(function() return p.rc() ~= nil end, "server exit")
-  return p.rc()
+  H.wait_until(function() return p:status() ~= nil end, "server exit")
+  return p:status()
 end
 
 -- SIGTERM, then the clean exit (status 0) it must bring
 local function stop(p)
-  os.execute("kill -TERM " .. p.pid)
+  p:signal("TERM")
   assert.equal(0, wait_exit(p))
 end
 
@@ -81,23 +55,23 @@ describe("bin/xano-realtime-server", function()
     c:join("room")
     c:message("room", "hello")
     assert.equal("hello", c:expect("message", "room").payload)
-    os.execute("kill -TERM " .. p.pid)
+    p:signal("TERM")
     assert.equal(1001, (c:wait_closed()))
     assert.equal(0, wait_exit(p))
-    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p.out())
+    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p:output())
   end)
 
   it("stops the same way on SIGINT", function()
     local p = spawn("--port 0")
     local _, port, canonical = ready(p)
     local c = connect(port, canonical)
-    os.execute("kill -INT " .. p.pid)
+    p:signal("INT")
     assert.equal(1001, (c:wait_closed()))
     assert.equal(0, wait_exit(p))
   end)
 
   it("takes --config, with --canonical and --admin-key overriding it", function()
-    local p = spawn("--port 0 --config " .. ROOT .. "/examples/server-config.lua" ..
+    local p = spawn("--port 0 --config " .. P.ROOT .. "/examples/server-config.lua" ..
       " --canonical override --admin-key cli-key")
     local _, port, canonical = ready(p)
     assert.equal("override", canonical)
@@ -121,9 +95,9 @@ describe("bin/xano-realtime-server", function()
   it("with an admin key, prints the console's URL on a second line, and the console answers", function()
     local p = spawn("--port 0 --canonical clitest --admin-key console-key")
     local _, port = ready(p)
-    H.wait_until(function() return select(2, p.out():gsub("\n", "")) >= 2 or p.rc() end, "console line")
+    H.wait_until(function() return select(2, p:output():gsub("\n", "")) >= 2 or p:status() end, "console line")
     local url = "http://127.0.0.1:" .. port .. "/_console"
-    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\nconsole " .. url .. "\n", p.out())
+    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\nconsole " .. url .. "\n", p:output())
     assert.equal(401, HTTP.request(port, "GET", "/_console/state").status)
     local res = HTTP.request(port, "GET", "/_console/state", { ["X-Admin-Key"] = "console-key" })
     assert.equal(200, res.status)
@@ -135,7 +109,7 @@ describe("bin/xano-realtime-server", function()
     local p = spawn("--port 0 --canonical clitest")
     local _, port = ready(p)
     assert.equal(404, HTTP.request(port, "GET", "/_console").status)
-    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p.out())
+    assert.equal("listening ws://127.0.0.1:" .. port .. "/rt/clitest\n", p:output())
     stop(p)
   end)
 
@@ -146,9 +120,12 @@ describe("bin/xano-realtime-server", function()
       for _, ext in ipairs({ "", ".err", ".out", ".lua" }) do os.remove(base .. ext) end
     end)
 
+    -- runs the server to its end (it must refuse at once); returns its
+    -- exit status, stderr and stdout
     local function run(args)
-      local code = exit_code(("timeout 20 %s %s >%s.out 2>%s.err"):format(BIN, args, base, base))
-      return code, read_file(base .. ".err"), read_file(base .. ".out")
+      local p = spawn(args)
+      H.wait_until(function() return p:exited() end, "the server to exit", 20)
+      return p:status(), p:stderr(), p:output()
     end
 
     it("on an unknown flag or a flag without its value: exit 2, usage on stderr", function()
@@ -191,10 +168,9 @@ describe("bin/xano-realtime-server", function()
   end)
 
   it("--help prints the usage and exits 0", function()
-    local base = os.tmpname()
-    local code = exit_code(("timeout 20 %s --help >%s 2>&1"):format(BIN, base))
-    local out = read_file(base)
-    os.remove(base)
+    local p = H.track(P.spawn({ BIN, "--help" }))
+    H.wait_until(function() return p:exited() end, "the usage", 20)
+    local code, out = p:status(), p:output()
     assert.equal(0, code)
     assert.truthy(out:find("--config FILE", 1, true))
   end)

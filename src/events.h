@@ -10,29 +10,15 @@
 enum {
 	XEV_NONE_,
 #define XRT_KIND(ID, name) XEV_##ID,
-#define XRT_ERROR(ID, name)
-#define XRT_EVENT(SIDE, ID)
-#define XRT_FIELD(slot, name, type)
 #include "events.def"
-#undef XRT_KIND
-#undef XRT_ERROR
-#undef XRT_EVENT
-#undef XRT_FIELD
 	XEV_COUNT
 };
 
 /* Error kinds carried by XEV_ERROR: XERR_<ID>, from 1 */
 enum {
 	XERR_NONE_,
-#define XRT_KIND(ID, name)
 #define XRT_ERROR(ID, name) XERR_##ID,
-#define XRT_EVENT(SIDE, ID)
-#define XRT_FIELD(slot, name, type)
 #include "events.def"
-#undef XRT_KIND
-#undef XRT_ERROR
-#undef XRT_EVENT
-#undef XRT_FIELD
 	XERR_COUNT
 };
 

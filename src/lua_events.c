@@ -16,31 +16,22 @@ enum {
 	TYPE_error_kind, TYPE_opcode
 };
 
+static const char *const slot_names[] = { "", "a", "b", "buf", "buf2" };
+
 static const char *const type_names[] = {
 	"integer", "boolean", "seconds", "string", "error_kind", "opcode"
 };
 
-#define XRT_KIND(ID, name)
-#define XRT_ERROR(ID, name)
-#define XRT_EVENT(SIDE, ID)
-#define XRT_FIELD(slot, name, type)
-
 static const char *const kind_names[XEV_COUNT] = {
 	NULL,
-#undef XRT_KIND
 #define XRT_KIND(ID, name) #name,
 #include "events.def"
-#undef XRT_KIND
-#define XRT_KIND(ID, name)
 };
 
 static const char *const error_names[XERR_COUNT] = {
 	NULL,
-#undef XRT_ERROR
 #define XRT_ERROR(ID, name) #name,
 #include "events.def"
-#undef XRT_ERROR
-#define XRT_ERROR(ID, name)
 };
 
 /* The event and field lines of events.def, numbered in order: LINE_<SIDE>_<ID>
@@ -48,8 +39,6 @@ static const char *const error_names[XERR_COUNT] = {
 #define LINE_CAT_(a, b) a##b
 #define LINE_CAT(a, b) LINE_CAT_(a, b)
 enum {
-#undef XRT_EVENT
-#undef XRT_FIELD
 #define XRT_EVENT(SIDE, ID) LINE_##SIDE##_##ID,
 #define XRT_FIELD(slot, name, type) LINE_CAT(LINE_FIELD_, __LINE__),
 #include "events.def"
@@ -65,8 +54,6 @@ typedef struct line {
 } line;
 
 static const line lines[LINE_COUNT + 1] = {
-#undef XRT_EVENT
-#undef XRT_FIELD
 #define XRT_EVENT(SIDE, ID) { SLOT_END, 0, NULL },
 #define XRT_FIELD(slot, name, type) { SLOT_##slot, TYPE_##type, #name },
 #include "events.def"
@@ -76,17 +63,9 @@ static const line lines[LINE_COUNT + 1] = {
 /* first[side][kind]: the line of the kind's first field as side receives
  * it (its end line when it has none); 0 when side never receives it. */
 static const unsigned short first[XRT_SIDES][XEV_COUNT] = {
-#undef XRT_EVENT
-#undef XRT_FIELD
 #define XRT_EVENT(SIDE, ID) [XRT_SIDE_##SIDE][XEV_##ID] = LINE_##SIDE##_##ID + 1,
-#define XRT_FIELD(slot, name, type)
 #include "events.def"
 };
-
-#undef XRT_KIND
-#undef XRT_ERROR
-#undef XRT_EVENT
-#undef XRT_FIELD
 
 static const char *const side_names[XRT_SIDES] = { "client", "server" };
 
@@ -166,11 +145,19 @@ xrt_open_events(lua_State *L)
 			lua_newtable(L);
 			i = 0;
 			for (l = &lines[first[side][k]]; l->slot != SLOT_END; l++) {
+				int text = l->slot == SLOT_buf || l->slot == SLOT_buf2;
+
 				if (++i > XRT_MAX_FIELDS)
 					luaL_error(L, "events.def: the %s's %s event "
 						   "has more than %d fields",
 						   side_names[side], kind_names[k],
 						   XRT_MAX_FIELDS);
+				if (text != (l->type == TYPE_string))
+					luaL_error(L, "events.def: the %s's %s event: "
+						   "a field of type %s cannot come "
+						   "from slot %s", side_names[side],
+						   kind_names[k], type_names[l->type],
+						   slot_names[l->slot]);
 				lua_createtable(L, 0, 2);
 				lua_pushstring(L, l->name);
 				lua_setfield(L, -2, "name");

@@ -1,11 +1,13 @@
 -- Test certificates, made fresh in a temporary directory with the openssl
 -- command: a private CA, a server certificate it signed for 127.0.0.1, one
 -- for ::1, one it signed for another name only, and a self-signed one.
+local P = require "support.proc"
+
 local M = {}
 
 local function run(cmd)
-  local ok = os.execute(cmd .. " >/dev/null 2>&1")
-  assert(ok == true or ok == 0, "command failed: " .. cmd)
+  local ok, out = P.sh(cmd, 60)
+  assert(ok, "command failed: " .. cmd .. "\n" .. out)
 end
 
 function M.make()
@@ -39,7 +41,7 @@ function M.make()
     othername = { cert = p("othername.pem"), key = p("othername.key") },
     v6 = { cert = p("v6.pem"), key = p("v6.key") },
     self = { cert = p("self.pem"), key = p("self.key") },
-    remove = function() os.execute("rm -rf " .. dir) end,
+    remove = function() P.sh("rm -rf " .. P.quote(dir)) end,
   }
 end
 

@@ -16,21 +16,36 @@ N.LUAJIT_BUILD = os.getenv("XRT_BUILD_LUAJIT") or "build/luajit"
 
 -- Starts nginx; o as for launch.start (url, workers, template, vars, env).
 -- Returns a handle; N.stop(handle) ends it whatever state it is in.
+-- nginx runs in the foreground (daemon off) under P.spawn, so that its
+-- master and workers are one session that dies with the spec process;
+-- launch.lua writes the configuration, as for a user.
 function N.start(o)
   local so = io.open(N.LUAJIT_BUILD .. "/xano/realtime/core.so", "r")
   assert(so, N.LUAJIT_BUILD .. "/xano/realtime/core.so is missing: make LUA=luajit builds it")
   so:close()
   local prefix = P.tmpdir("nginx")
   o.prefix = prefix
-  local cfg, err = launch.start(o)
-  if not cfg then
-    P.rmdir(prefix)
-    error("nginx did not start: " .. tostring(err), 2)
+  local err
+  for _ = 1, 3 do -- launch.lua's free port may be taken before nginx binds it
+    local cfg = launch.prepare(o)
+    local proc = P.spawn({ launch.NGINX, "-p", cfg.prefix, "-c", cfg.conf, "-g", "daemon off;" },
+      { env = o.env })
+    -- the master writes its pid file once it listens
+    local deadline = socket.gettime() + 20
+    while not launch.master_pid(cfg) and not proc:exited() and socket.gettime() < deadline do
+      socket.select(nil, nil, 0.01)
+    end
+    if launch.master_pid(cfg) and not proc:exited() then
+      cfg.proc, cfg.env = proc, o.env
+      cfg.master = launch.master_pid(cfg)
+      return cfg
+    end
+    err = proc:output() .. (P.read(cfg.prefix .. "/logs/error.log") or "")
+    proc:kill()
+    if o.port or not err:find("Address already in use", 1, true) then break end
   end
-  cfg.env = o.env
-  cfg.master = launch.master_pid(cfg)
-  assert(cfg.master, "no pid file")
-  return cfg
+  P.rmdir(prefix)
+  error("nginx did not start: " .. tostring(err), 2)
 end
 
 -- nginx -s SIGNAL for this instance.
@@ -60,8 +75,9 @@ function N.assert_clean_log(h)
   end
 end
 
--- Stops nginx (quit, then TERM/KILL for what is left after a bounded
--- wait) and removes its prefix.  Safe on a half-started or stopped one.
+-- Stops nginx (quit, then TERM/KILL for what is left of its session
+-- after a bounded wait) and removes its prefix.  Safe on a half-started
+-- or stopped one.
 function N.stop(h)
   if not h or h.stopped then return end
   h.stopped = true
@@ -74,9 +90,8 @@ function N.stop(h)
     N.signal(h, "quit")
     local deadline = socket.gettime() + 10
     while left() > 0 and socket.gettime() < deadline do socket.select(nil, nil, 0.02) end
-    for _, pid in ipairs(N.workers(h)) do os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-    if P.alive(h.master) then os.execute("kill -KILL " .. h.master .. " 2>/dev/null") end
   end
+  h.proc:kill() -- TERM, then KILL, for whatever is left of the session
   if not os.getenv("XRT_KEEP_NGINX") then P.rmdir(h.prefix) end
 end
 
@@ -114,10 +129,9 @@ end
 
 -- The socket inodes a process holds (from its /proc/PID/fd links).
 function N.socket_inodes(pid)
-  local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd 2>/dev/null", "r"))
+  local _, out = P.sh("ls -l /proc/" .. pid .. "/fd 2>/dev/null")
   local list = {}
-  for ino in p:read("*a"):gmatch("socket:%[(%d+)%]") do list[#list + 1] = ino end
-  p:close()
+  for ino in out:gmatch("socket:%[(%d+)%]") do list[#list + 1] = ino end
   return list
 end
 

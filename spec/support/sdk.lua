@@ -19,6 +19,7 @@
 -- it has not.
 local socket = require "socket"
 local cjson = require "cjson"
+local P = require "support.proc"
 
 local SDK = {}
 
@@ -37,30 +38,8 @@ SDK.dir = HERE
 SDK.NODE = os.getenv("XRT_NODE") or "node"
 SDK.VERSION = "3.0.1"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- Runs a shell command; returns ok, all its output (stdout and stderr).
--- (Lua 5.2+ and LuaJIT with 5.2 compatibility return true/nil, "exit",
--- code from close(); plain LuaJIT/5.1 returns the status alone.)
-local function capture(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"", "r")
-  if not p then return false, "cannot run: " .. cmd end
-  local text = p:read("*a") or ""
-  p:close()
-  local body, code = text:match("^(.-)exit=(%d+)%s*$")
-  if not body then return false, text end
-  return tonumber(code) == 0, body
-end
-
-local function read_file(name)
-  local f = name and io.open(name, "r")
-  if not f then return "" end
-  local s = f:read("*a") or ""
-  f:close()
-  return s
-end
+local shell_quote = P.quote
+local capture = P.sh -- ok, all its output (stdout and stderr)
 
 local function now()
   return socket.gettime()
@@ -98,7 +77,7 @@ function SDK.available()
   end
   local flags, why = node_flags(version)
   if not flags then return fail(why) end
-  local iok, out = capture("sh " .. shell_quote(HERE .. "/install.sh"))
+  local iok, out = capture("sh " .. shell_quote(HERE .. "/install.sh"), 900) -- npm, maybe a download
   if not iok then
     return fail("cannot install @xano/js-sdk@" .. SDK.VERSION .. ": " .. out)
   end
@@ -160,7 +139,6 @@ function SDK.spawn(o)
     acks = {},
     pump = o.pump,
     timeout = o.timeout or 15,
-    log = os.tmpname(),
     eof = false,
     closed = false,
   }, S)
@@ -170,25 +148,19 @@ function SDK.spawn(o)
   self.listener = listener
   local _, ctrl_port = listener:getsockname()
   self.key = ("%08x%08x"):format(math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
-  local cmd = table.concat({
-    "echo $$; exec", shell_quote(SDK.NODE), SDK.flags,
-    shell_quote(HERE .. "/run.js"),
+  local argv = { SDK.NODE }
+  if SDK.flags ~= "" then argv[#argv + 1] = SDK.flags end
+  for _, w in ipairs({ HERE .. "/run.js",
     "--port", string.format("%d", tonumber(o.port)),
-    "--host", shell_quote(o.host or "127.0.0.1"),
+    "--host", o.host or "127.0.0.1",
     "--connect", tostring(ctrl_port),
     "--key", self.key,
     "--lifetime", tostring(o.lifetime or 60),
-    "--prefix", shell_quote(SDK.prefix),
-    "--websocket", shell_quote(o.websocket or os.getenv("XRT_SDK_WEBSOCKET") or "auto"),
-    "</dev/null 2>" .. shell_quote(self.log),
-  }, " ")
-  self.proc = assert(io.popen(cmd, "r"))
-  self.pid = tonumber(self.proc:read("*l"))
-  if not self.pid then
-    local log = read_file(self.log)
-    self:close()
-    error("cannot start node: " .. log, 3)
+    "--prefix", SDK.prefix,
+    "--websocket", o.websocket or os.getenv("XRT_SDK_WEBSOCKET") or "auto" }) do
+    argv[#argv + 1] = w
   end
+  self.proc = P.spawn(argv, { stderr = "split" })
   return self
 end
 
@@ -229,21 +201,7 @@ end
 -- true while the Node process runs (an exited process that is not reaped
 -- yet does not count)
 function S:alive()
-  if not self.pid or self.reaped then return false end
-  local f = io.open("/proc/" .. self.pid .. "/stat", "r")
-  if f then
-    local stat = f:read("*l") or ""
-    f:close()
-    local state = stat:match("^%d+ %b() (%a)")
-    return state ~= nil and state ~= "Z" and state ~= "X"
-  end
-  local me = io.open("/proc/self/stat", "r")
-  if me then -- /proc works, so the process is gone
-    me:close()
-    return false
-  end
-  local r = os.execute("kill -0 " .. self.pid .. " 2>/dev/null")
-  return r == true or r == 0
+  return self.proc ~= nil and self.proc:alive()
 end
 
 -- Reads what is available; returns how many events were added.
@@ -402,7 +360,7 @@ end
 
 -- The harness's stderr so far (for failure messages).
 function S:stderr()
-  return read_file(self.log)
+  return self.proc and self.proc:stderr() or ""
 end
 
 -- Stops the process: asks it to exit, closes the control connection,
@@ -429,21 +387,13 @@ function S:close()
     self.conn:close()
     self.conn = nil
   end
-  if self.pid and self:alive() then
+  if self.proc then
     -- It said bye and closed the connection (or did not within 2 s):
     -- nothing more can come from it.  Node's own exit can still take
     -- ~150 ms after a native WebSocket was used (V8 joins a background
-    -- thread), so end it now.  It is our unreaped child: the pid is its.
-    os.execute("kill -9 " .. self.pid .. " 2>/dev/null")
-  end
-  if self.proc then
-    self.proc:close() -- reaps the process
+    -- thread), so end it now: KILL, no grace.
+    self.proc:kill(0)
     self.proc = nil
-    self.reaped = true
-  end
-  if self.log then
-    os.remove(self.log)
-    self.log = nil
   end
 end
 
