@@ -336,18 +336,6 @@ xrt_ep_next(xrt_endpoint *ep)
 
 /* ------------------------------------------------------------ accessors */
 
-xrt_loop *
-xrt_ep_loop(const xrt_endpoint *ep)
-{
-	return ep->loop;
-}
-
-int
-xrt_ep_lua_closed(const xrt_endpoint *ep)
-{
-	return ep->lua_closed;
-}
-
 int
 xrt_ep_pause_check(xrt_endpoint *ep)
 {

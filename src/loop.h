@@ -77,7 +77,8 @@ typedef struct xrt_signal {
 
 /* ------------------------------------------------------------ endpoints */
 
-/* The first member of every kind's struct; its fields are the loop's. */
+/* The first member of every kind's struct.  loop and ops are fixed at
+ * xrt_ep_init; the other fields are the loop's own. */
 struct xrt_endpoint {
 	xrt_loop *loop;
 	const xrt_ep_ops *ops;
@@ -105,10 +106,8 @@ struct xrt_endpoint {
 /* Registers ep (zeroed); the Lua handle and the service thread hold it. */
 int xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, const xrt_ep_ops *ops,
 		size_t in_limit);
-xrt_loop *xrt_ep_loop(const xrt_endpoint *ep);
 void xrt_ep_release(xrt_endpoint *ep);	/* Lua handle lets go */
 void xrt_ep_service_done(xrt_endpoint *ep);	/* service thread lets go */
-int xrt_ep_lua_closed(const xrt_endpoint *ep);	/* under mu */
 
 /* Events for Lua.  xrt_ep_event: any thread, takes mu.  xrt_ep_rx_event:
  * service thread, for received frames and what reading them reports:

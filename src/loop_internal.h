@@ -1,7 +1,7 @@
 /*
- * loop_internal.h - struct xrt_loop, private to loop.c.  Other units use
- * the accessors of loop.h (xrt_loop_lock, xrt_loop_context, ...); rt.h
- * still shows it to the files not yet switched over to them.
+ * loop_internal.h - struct xrt_loop and what the loop's own files share
+ * (loop.c, endpoint.c, signal.c).  Other units use the accessors of
+ * loop.h (xrt_loop_lock, xrt_loop_context, ...).
  */
 #ifndef XRT_LOOP_INTERNAL_H
 #define XRT_LOOP_INTERNAL_H

@@ -34,7 +34,6 @@ double xrt_opt_num(lua_State *L, int t, const char *k, double def, double max);
 double xrt_need_num(lua_State *L, int t, const char *k, double max);
 const char *xrt_need_str(lua_State *L, int t, const char *k);
 const char *xrt_opt_str(lua_State *L, int t, const char *k, const char *def);
-int xrt_opt_bool(lua_State *L, int t, const char *k, int def);
 
 xrt_loop_handle *xrt_lua_loop(lua_State *L);
 void xrt_lua_ep_opened(lua_State *L, xrt_ep_handle *h);

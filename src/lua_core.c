@@ -190,17 +190,6 @@ xrt_opt_str(lua_State *L, int t, const char *k, const char *def)
 	return v;
 }
 
-int
-xrt_opt_bool(lua_State *L, int t, const char *k, int def)
-{
-	int v;
-
-	lua_getfield(L, t, k);
-	v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
 /* wait(fd, [timeout]): true when ready, false on timeout, nil and
  * "interrupted" when a caught signal arrived. */
 int

@@ -3,18 +3,18 @@
  *
  * The proxy itself is chosen by the Lua layer (the proxy option, or the
  * conventional environment variables and no_proxy) and is driven by
- * libwebsockets 4.1.6: a client vhost per proxy address (loop.c) makes lws
- * connect to the proxy, write "CONNECT host:port" with Basic credentials,
- * and run TLS and the upgrade inside the tunnel, so that the proxy sees
- * the CONNECT and nothing of the realtime token.  What lws 4.1.6 does not
- * do is say why a proxy refused: it reads the answer, keeps it, and
- * reports "proxy not h1".  So when that happens, this file asks the proxy
- * the same question once more, on a short-lived thread (the service
- * thread never blocks), reads the status line of the answer and posts it
- * back (a job, to every endpoint's ops->proxy_answer): "proxy refused the
- * tunnel: HTTP 407 Proxy Authentication Required", with 407 as the
- * attempt's code for the reconnect policy.  A tunnel is never opened by this question: on a 200
- * the connection is closed at once.
+ * libwebsockets 4.1.6: a client vhost per proxy address (client_tls.c)
+ * makes lws connect to the proxy, write "CONNECT host:port" with Basic
+ * credentials, and run TLS and the upgrade inside the tunnel, so that the
+ * proxy sees the CONNECT and nothing of the realtime token.  What lws
+ * 4.1.6 does not do is say why a proxy refused: it reads the answer, keeps
+ * it, and reports "proxy not h1".  So when that happens, this file asks
+ * the proxy the same question once more, on a short-lived thread (the
+ * service thread never blocks), reads the status line of the answer and
+ * posts it back (a job, to every endpoint's ops->proxy_answer): "proxy
+ * refused the tunnel: HTTP 407 Proxy Authentication Required", with 407 as
+ * the attempt's code for the reconnect policy.  A tunnel is never opened
+ * by this question: on a 200 the connection is closed at once.
  */
 #include "proxy.h"
 #include "http.h"

@@ -46,7 +46,7 @@ efd_clear(int fd)
 	while (r < 0 && errno == EINTR);
 }
 
-/* The signal rules, all under mu (see xrt_signal in rt.h). */
+/* The signal rules, all under mu (see xrt_signal in loop.h). */
 int
 xrt_sig_init(xrt_signal *s)
 {
