@@ -79,6 +79,12 @@ xrt_loop_fd(xrt_loop *loop)
 
 /* ------------------------------------------------------------ endpoints */
 
+xrt_loop *
+xrt_ep_loop(const xrt_endpoint *ep)
+{
+	return ep->loop;
+}
+
 int
 xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, const xrt_ep_ops *ops,
 	    size_t in_limit)

@@ -104,6 +104,7 @@ struct xrt_endpoint {
 };
 
 /* Registers ep (zeroed); the Lua handle and the service thread hold it. */
+xrt_loop *xrt_ep_loop(const xrt_endpoint *ep);	/* the loop it was registered with */
 int xrt_ep_init(xrt_endpoint *ep, xrt_loop *loop, const xrt_ep_ops *ops,
 		size_t in_limit);
 void xrt_ep_release(xrt_endpoint *ep);	/* Lua handle lets go */
