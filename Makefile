@@ -69,7 +69,11 @@ LIBFLAG     ?= -shared
 SANITIZE    ?=
 
 BUILD       ?= build/$(LUA_TAG)$(if $(SANITIZE),-$(SANITIZE))
-SRC         := $(wildcard src/*.c)
+SRC         := $(wildcard src/*/*.c)
+# every part's folder: files include the headers of other units by name
+SRC_DIRS    := $(sort $(dir $(wildcard src/*/*.h)))
+SRC_INC     := $(patsubst %/,-I%,$(SRC_DIRS))
+SRC_HDRS    := $(wildcard src/*/*.h src/*/*.def)
 OBJ         := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 MOD         := $(BUILD)/xano/realtime/core.so
 BUSTED      ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
@@ -89,10 +93,10 @@ build_for = $(MAKE) --no-print-directory LUA=$(1) LUA_TAG=$(2) LUA_VERSION=$(3) 
 
 all: $(MOD)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/*.def)
+$(BUILD)/obj/%.o: src/%.c $(SRC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(WERROR) $(SANFLAGS) -fPIC -fvisibility=hidden \
-	  $(LUA_CFLAGS) $(LWS_CFLAGS) -c $< -o $@
+	  $(SRC_INC) $(LUA_CFLAGS) $(LWS_CFLAGS) -c $< -o $@
 
 $(MOD): $(OBJ)
 	@mkdir -p $(@D)
@@ -284,9 +288,9 @@ valgrind:
 	@$(MAKE) --no-print-directory LUA=lua5.4 all
 	$(VALGRIND) lua5.4 spec/support/lifecycle.lua build/5.4
 
-$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/wsframe.c src/http.c src/queue.c $(wildcard src/*.h src/*.def)
+$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/transport/wsframe.c src/transport/http.c src/transport/queue.c $(SRC_HDRS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(LWS_CFLAGS) $< src/wsframe.c src/http.c src/queue.c -o $@ $(LWS_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SRC_INC) $(LWS_CFLAGS) $< src/transport/wsframe.c src/transport/http.c src/transport/queue.c -o $@ $(LWS_LIBS)
 
 # Each target starts from its seeds (fuzz/corpus/NAME) and what earlier
 # runs found (build/fuzz/corpus/NAME); a crash stops make and leaves its

@@ -27,11 +27,11 @@ build() {
   mkdir -p build/bench
   # http.c holds the HTTP codec once it is split from wsframe.c
   extra=
-  [ -f src/http.c ] && extra=src/http.c
+  [ -f src/transport/http.c ] && extra=src/transport/http.c
   # shellcheck disable=SC2086
-  $CC -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc \
+  $CC -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc/transport \
     $(pkg-config --cflags libwebsockets 2>/dev/null) \
-    bench/rawmode_client.c src/wsframe.c src/queue.c $extra -o "$out" \
+    bench/rawmode_client.c src/transport/wsframe.c src/transport/queue.c $extra -o "$out" \
     $(pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets) -lssl -lcrypto -lpthread
   [ -x build/bench/raw_client ] && [ -x build/bench/relay_server ] ||
     make --no-print-directory build/bench/raw_client build/bench/relay_server >/dev/null

@@ -1,6 +1,6 @@
 /*
  * http_fuzz.c - libFuzzer target for the server's HTTP/1.1 request head
- * code (src/http.c): xrt_http_head_len, xrt_http_parse (and its field
+ * code (src/transport/http.c): xrt_http_head_len, xrt_http_parse (and its field
  * callback, the Lua side's reader), xrt_span_has_token and xrt_ws_accept,
  * used the way server.c and lua_server.c use them.
  *
@@ -8,7 +8,7 @@
  * the end is caught by ASan.  Every span the parser returns must lie
  * inside the head it was given.
  */
-#include "../src/http.h"
+#include "../src/transport/http.h"
 
 #include <stdint.h>
 #include <stdlib.h>

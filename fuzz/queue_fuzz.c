@@ -1,6 +1,6 @@
 /*
  * queue_fuzz.c - libFuzzer target for the buffers and FIFOs of
- * src/queue.c (xrt_buf_*, xrt_item_*, xrt_fifo_*), the structures that
+ * src/transport/queue.c (xrt_buf_*, xrt_item_*, xrt_fifo_*), the structures that
  * carry every frame, event and command across the two threads.
  *
  * The input is a program: each byte an operation on two FIFOs and a
@@ -11,7 +11,7 @@
  * shared between queues (xrt_buf_ref) must survive until the last unref;
  * ASan and LeakSanitizer catch a double free or a leak.
  */
-#include "../src/queue.h"
+#include "../src/transport/queue.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * status_fuzz.c - libFuzzer target for the status line of an HTTP response
- * head (xrt_http_status in src/http.c), which reads what an HTTP proxy
- * answers to a CONNECT (src/proxy.c), fed the way proxy.c feeds it: the
+ * head (xrt_http_status in src/transport/http.c), which reads what an HTTP proxy
+ * answers to a CONNECT (src/transport/proxy.c), fed the way proxy.c feeds it: the
  * bytes received so far, again after each read.
  *
  * The input is copied into a buffer of exactly its size (ASan catches a
@@ -12,7 +12,7 @@
  * holds an empty line; the reason is NUL-terminated, printable, and fits.
  */
 #define _GNU_SOURCE	/* memmem */
-#include "../src/http.h"
+#include "../src/transport/http.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * utf8_fuzz.c - libFuzzer target for xrt_utf8_valid (src/wsframe.c), the
+ * utf8_fuzz.c - libFuzzer target for xrt_utf8_valid (src/transport/wsframe.c), the
  * check every inbound text frame goes through on both sides.
  *
  * Differential: the verdict must equal the one of an independent decoder
@@ -7,7 +7,7 @@
  * that ends the input early (truncated sequences).  The input is copied
  * into a buffer of exactly its size, so a read past the end trips ASan.
  */
-#include "../src/wsframe.h"
+#include "../src/transport/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>

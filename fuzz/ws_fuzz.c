@@ -1,6 +1,6 @@
 /*
  * ws_fuzz.c - libFuzzer target for the server's WebSocket frame parser
- * (xrt_ws_feed in src/wsframe.c), and for the client's frame writer
+ * (xrt_ws_feed in src/transport/wsframe.c), and for the client's frame writer
  * (xrt_ws_header_masked, xrt_ws_mask) against it: every input, its first
  * 4 bytes as the key, is framed and must parse back as it was.
  *
@@ -18,7 +18,7 @@
  *               itself (masked, fragmented, with pings in between) and
  *               the parser must give back exactly those messages.
  */
-#include "../src/wsframe.h"
+#include "../src/transport/wsframe.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 -- The boundary between the C core and Lua describes itself: core.events
--- (from src/events.def) names every event a client or a server endpoint
+-- (from src/transport/events.def) names every event a client or a server endpoint
 -- hands up and the name and type of each field; next() returns the
 -- event's name and then exactly those fields, typed as described; and
 -- xano.realtime.events refuses handlers that do not match the description.

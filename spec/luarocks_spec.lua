@@ -70,7 +70,7 @@ describe("the LuaRocks package", function()
     local sources = {}
     for i, s in ipairs(mods["xano.realtime.core"].sources) do sources[i] = s end
     table.sort(sources)
-    assert.same(ls("src/*.c"), sources)
+    assert.same(ls("src/*/*.c"), sources)
 
     local files = {}
     for name, file in pairs(mods) do

@@ -491,7 +491,7 @@ function Client:_on_stopped()
 end
 
 -- The core's events, by name, each returning how many callbacks ran;
--- checked against the core's description of them (src/events.def) here,
+-- checked against the core's description of them (src/transport/events.def) here,
 -- when the module loads.
 local ON = events.bind("client", {
   frame = Client._on_frame,

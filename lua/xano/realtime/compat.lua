@@ -1,5 +1,5 @@
 --- xano.realtime.compat: what the Lua layer needs to behave the same on
---- Lua 5.1, 5.2-5.4 and LuaJIT.  (The C side has src/compat.h.)
+--- Lua 5.1, 5.2-5.4 and LuaJIT.  (The C side has src/lua/compat.h.)
 local M = {}
 
 --- error(message [, level]) with the levels of Lua 5.2 and later.

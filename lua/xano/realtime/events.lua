@@ -1,6 +1,6 @@
 --- xano.realtime.events - the Lua side of the boundary between the C core
 --- and Lua.  The core describes every event it hands up (core.events, built
---- from src/events.def): per side ("client" or "server"), each event's name
+--- from src/transport/events.def): per side ("client" or "server"), each event's name
 --- and the name and type of each of its fields.  An endpoint's next()
 --- returns the event's name, then its fields as typed values (no table).
 ---

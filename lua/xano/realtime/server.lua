@@ -55,7 +55,7 @@ for name, f in pairs(channels.methods) do Server[name] = f end
 -- ---------------------------------------------------------------- events
 
 -- The core's events, by name; checked against the core's description of
--- them (src/events.def) when the module loads.  core.server() itself takes
+-- them (src/transport/events.def) when the module loads.  core.server() itself takes
 -- "listening" (or the "error" that it could not listen) and shutdown()
 -- takes "stopped": a poll that meets one has nothing left to do.
 local ON = events.bind("server", {

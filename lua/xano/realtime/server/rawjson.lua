@@ -13,7 +13,7 @@ local M = { json = json }
 -- the byte spans of the top-level members, so values can be relayed as
 -- the sender wrote them.  It also refuses raw control characters in
 -- strings, which cjson lets through but JSON (and JSON.parse) forbids.
--- The scan is core.json_members (src/lua_members.c): in Lua it was most of
+-- The scan is core.json_members (src/lua/lua_members.c): in Lua it was most of
 -- the server's work per message.
 
 local json_members = core.json_members
