@@ -347,8 +347,10 @@ end
 function Client:_dispatch_error(ch, ev)
   local n = self:_dispatch(ch, ev)
   if n == 0 then
-    io.stderr:write("xano.realtime: ", ev.channel and ("channel '" .. ev.channel .. "': ") or "",
-      tostring(ev.payload.message), "\n")
+    -- one write: stderr is unbuffered, and libwebsockets' log lines from
+    -- the service thread must not land inside this one
+    io.stderr:write("xano.realtime: " .. (ev.channel and ("channel '" .. ev.channel .. "': ") or "")
+      .. tostring(ev.payload.message) .. "\n")
   end
   return n
 end
