@@ -80,6 +80,18 @@ describe("history dedupe", function()
     assert.same({ "4" }, texts((h:fresh({ msg("a", "2"), msg("a", "3"), msg("a", "4") }))))
   end)
 
+  it("lines up past a private message, which no history holds", function()
+    local h = History.new()
+    h:seen(msg("a", "1")); h:seen(msg("a", "2"))
+    local private = msg("b", "for you")
+    private.options.socketId = "me"
+    h:seen(private)
+    local fresh, skipped, gap = h:fresh({ msg("a", "1"), msg("a", "2"), msg("a", "3") })
+    assert.same({ "3" }, texts(fresh))
+    assert.equal(2, skipped)
+    assert.is_false(gap)
+  end)
+
   it("remembers a bounded number of messages", function()
     local h = History.new(3)
     for i = 1, 10 do h:seen(msg("a", tostring(i))) end

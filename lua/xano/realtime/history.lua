@@ -5,6 +5,8 @@
 --- after the last message it had already delivered.  The record covers one
 --- opening of the channel: open() starts it afresh (clear), so that a
 --- reopened channel's history is cut only by what that opening delivered.
+--- A private message (options.socketId names its one recipient) is not
+--- recorded: the channel's history never holds one.
 local json = require "xano.realtime.json"
 
 local M = {}
@@ -18,12 +20,18 @@ local function key_of(frame)
   return json.canonical({ client, frame.options, frame.payload })
 end
 
+local function private(frame)
+  local o = type(frame) == "table" and frame.options
+  return type(o) == "table" and type(o.socketId) == "string"
+end
+
 function M.new(limit)
   return setmetatable({ keys = {}, first = 1, last = 0, limit = limit or M.LIMIT }, M)
 end
 
 --- Records a delivered message.
 function M:seen(frame)
+  if private(frame) then return end
   self.last = self.last + 1
   self.keys[self.last] = key_of(frame)
   if self.last - self.first + 1 > self.limit then

@@ -57,6 +57,9 @@ function W.new(oracle)
   return self
 end
 
+-- Clients and peers reach the server only through the proxies, so a
+-- restarted server may take another port: another process on the machine
+-- can take the killed server's port meanwhile.
 function W:start_server()
   local srv, err
   for _ = 1, 50 do
@@ -65,18 +68,28 @@ function W:start_server()
     -- the port of the killed server may take a moment to be free again
     socket.select(nil, nil, 0.02)
   end
-  assert(srv, "the server does not start again on its port: " .. tostring(err))
+  if not srv and self.port ~= 0 then
+    srv, err = server.start{ port = 0, canonical = CANONICAL, config = { tokens = tokens() } }
+  end
+  assert(srv, "the server does not start again: " .. tostring(err))
   self.srv = srv
   self.port = srv.port
   self.server_up = true
   srv.hooks.frame = function(sid, f) self.oracle:on_server_frame(self, sid, f) end
-  if self.proxy then self.proxy:retarget(srv.port) end
-  if self.peer_proxy then self.peer_proxy:retarget(srv.port) end
+  for _, p in ipairs({ self.proxy, self.peer_proxy }) do
+    p:retarget(srv.port)
+    p:refuse(false)
+  end
 end
 
+-- While the server is down the proxies turn every connection away (as
+-- they do when the dead port refuses them), whoever binds that port
+-- meanwhile: a server of another process on the machine is never reached.
 function W:stop_server()
-  if self.proxy then self.proxy:reset() end
-  if self.peer_proxy then self.peer_proxy:reset() end
+  for _, p in ipairs({ self.proxy, self.peer_proxy }) do
+    p:refuse(true)
+    p:reset()
+  end
   if self.srv then self.srv:close() end
   self.server_up = false
 end
