@@ -31,6 +31,7 @@ typedef struct xrt_ep_handle {
 
 double xrt_opt_num(lua_State *L, int t, const char *k, double def, double max);
 /* The same for a setting that must be given: "option 'k' is required". */
+void xrt_need(lua_State *L, int t, const char *k);	/* raises when t.k is nil */
 double xrt_need_num(lua_State *L, int t, const char *k, double max);
 const char *xrt_need_str(lua_State *L, int t, const char *k);
 const char *xrt_opt_str(lua_State *L, int t, const char *k, const char *def);

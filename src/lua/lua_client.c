@@ -97,35 +97,12 @@ opt_resolve(lua_State *L, int t)
 /* The core keeps no option defaults: the Lua layer owns them
  * (xano.realtime.options) and passes every setting; the core only checks
  * that each is there and fits what it is stored in. */
-static void
-need(lua_State *L, const char *k)
-{
-	lua_getfield(L, 1, k);
-	if (lua_isnil(L, -1))
-		luaL_error(L, "option '%s' is required", k);
-	lua_pop(L, 1);
-}
-
-static double
-need_num(lua_State *L, const char *k, double max)
-{
-	need(L, k);
-	return xrt_opt_num(L, 1, k, 0, max);
-}
-
-static const char *
-need_str(lua_State *L, const char *k)
-{
-	need(L, k);
-	return xrt_opt_str(L, 1, k, NULL);
-}
-
 static int
 need_bool(lua_State *L, const char *k)
 {
 	int v;
 
-	need(L, k);
+	xrt_need(L, 1, k);
 	lua_getfield(L, 1, k);
 	if (!lua_isboolean(L, -1))
 		luaL_error(L, "option '%s': boolean expected, got %s", k,
@@ -145,31 +122,31 @@ client_new(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&o, 0, sizeof(o));
-	o.host = need_str(L, "host");
-	o.port = (int)need_num(L, "port", 65535);
-	o.path = need_str(L, "path");
+	o.host = xrt_need_str(L, 1, "host");
+	o.port = (int)xrt_need_num(L, 1, "port", 65535);
+	o.path = xrt_need_str(L, 1, "path");
 	o.tls = need_bool(L, "tls");
 	o.verify = need_bool(L, "verify");
 	o.ca_file = xrt_opt_str(L, 1, "ca_file", NULL);
 	o.token = xrt_opt_str(L, 1, "token", NULL);
 	o.proxy_host = xrt_opt_str(L, 1, "proxy_host", NULL);
 	if (o.proxy_host)
-		o.proxy_port = (int)need_num(L, "proxy_port", 65535);
+		o.proxy_port = (int)xrt_need_num(L, 1, "proxy_port", 65535);
 	o.proxy_auth = xrt_opt_str(L, 1, "proxy_auth", NULL);
 	luaL_argcheck(L, !o.proxy_auth || strlen(o.proxy_auth) < 96, 1,
 		      "proxy credentials longer than 95 bytes");
-	o.reconnect_initial = need_num(L, "reconnect_initial", XRT_MAX_SECONDS);
-	o.reconnect_max = need_num(L, "reconnect_max", XRT_MAX_SECONDS);
-	o.stable_after = need_num(L, "stable_after", XRT_MAX_SECONDS);
-	o.ping_interval = need_num(L, "ping_interval", XRT_MAX_SECONDS);
-	o.ping_timeout = need_num(L, "ping_timeout", XRT_MAX_SECONDS);
-	o.connect_timeout = need_num(L, "connect_timeout", XRT_MAX_SECONDS);
-	o.handshake_timeout = need_num(L, "handshake_timeout", XRT_MAX_SECONDS);
-	o.drain_timeout = need_num(L, "drain_timeout", XRT_MAX_SECONDS);
-	o.queue_limit = (size_t)need_num(L, "queue_limit", XRT_MAX_COUNT);
-	o.send_limit = (size_t)need_num(L, "send_limit", XRT_MAX_COUNT);
-	o.max_frame = (size_t)need_num(L, "max_frame", XRT_MAX_COUNT);
-	o.in_limit = (size_t)need_num(L, "in_limit", XRT_MAX_COUNT);
+	o.reconnect_initial = xrt_need_num(L, 1, "reconnect_initial", XRT_MAX_SECONDS);
+	o.reconnect_max = xrt_need_num(L, 1, "reconnect_max", XRT_MAX_SECONDS);
+	o.stable_after = xrt_need_num(L, 1, "stable_after", XRT_MAX_SECONDS);
+	o.ping_interval = xrt_need_num(L, 1, "ping_interval", XRT_MAX_SECONDS);
+	o.ping_timeout = xrt_need_num(L, 1, "ping_timeout", XRT_MAX_SECONDS);
+	o.connect_timeout = xrt_need_num(L, 1, "connect_timeout", XRT_MAX_SECONDS);
+	o.handshake_timeout = xrt_need_num(L, 1, "handshake_timeout", XRT_MAX_SECONDS);
+	o.drain_timeout = xrt_need_num(L, 1, "drain_timeout", XRT_MAX_SECONDS);
+	o.queue_limit = (size_t)xrt_need_num(L, 1, "queue_limit", XRT_MAX_COUNT);
+	o.send_limit = (size_t)xrt_need_num(L, 1, "send_limit", XRT_MAX_COUNT);
+	o.max_frame = (size_t)xrt_need_num(L, 1, "max_frame", XRT_MAX_COUNT);
+	o.in_limit = (size_t)xrt_need_num(L, 1, "in_limit", XRT_MAX_COUNT);
 	luaL_argcheck(L, o.port > 0 && o.port < 65536, 1, "port out of range");
 	luaL_argcheck(L, !o.proxy_host || (o.proxy_port > 0 && o.proxy_port < 65536),
 		      1, "proxy_port out of range");

@@ -148,8 +148,8 @@ xrt_opt_num(lua_State *L, int t, const char *k, double def, double max)
 
 /* The core keeps no option defaults of its own: the Lua layer owns them
  * and passes every setting, which these check is there. */
-static void
-need(lua_State *L, int t, const char *k)
+void
+xrt_need(lua_State *L, int t, const char *k)
 {
 	lua_getfield(L, t, k);
 	if (lua_isnil(L, -1))
@@ -160,14 +160,14 @@ need(lua_State *L, int t, const char *k)
 double
 xrt_need_num(lua_State *L, int t, const char *k, double max)
 {
-	need(L, t, k);
+	xrt_need(L, t, k);
 	return xrt_opt_num(L, t, k, 0, max);
 }
 
 const char *
 xrt_need_str(lua_State *L, int t, const char *k)
 {
-	need(L, t, k);
+	xrt_need(L, t, k);
 	return xrt_opt_str(L, t, k, NULL);
 }
 
