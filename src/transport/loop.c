@@ -387,12 +387,12 @@ xrt_loop_new(char *err, size_t errlen)
 	}
 	set_protocols(loop);
 	info.protocols = loop->protocols;
-	info.vhost_name = "client";
+	info.vhost_name = "xrt-loop";	/* every kind's protocol: xrt_kinds */
 	info.options = 0;
 	info.http_proxy_address = "";	/* no proxy unless chosen (see above) */
 	loop->vh = lws_create_vhost(loop->ctx, &info);
 	if (!loop->vh) {
-		snprintf(err, errlen, "cannot create the client vhost");
+		snprintf(err, errlen, "cannot create the loop's vhost");
 		goto fail;
 	}
 	if (pthread_create(&loop->thread, NULL, service_main, loop)) {
