@@ -286,32 +286,32 @@ return {
     search = [[if (c->ndata >= c->queue_limit) {]],
     replace = [[if (c->ndata > c->queue_limit) {]],
     specs = { "spec/client_offline_queue_spec.lua" } },
-  { id = "C2", file = "src/client/client.c",
+  { id = "C2", file = "src/client/client_link.c",
     behaviour = "reconnect attempts start at once while the events report jittered delays",
     search = [[delay > 0 ? delay : 1);]],
     replace = [[1);]],
     specs = { "spec/client_reconnect_spec.lua", "spec/faults_spec.lua" } },
-  { id = "C3", file = "src/client/client.c",
+  { id = "C3", file = "src/client/client_link.c",
     behaviour = "the backoff cap never grows past reconnect.initial",
     search = [[cap *= 2;]],
     replace = [[cap *= 1;]],
     specs = { "spec/client_reconnect_spec.lua", "spec/faults_spec.lua" } },
-  { id = "C4", file = "src/client/client.c",
+  { id = "C4", file = "src/client/client_link.c",
     behaviour = "the backoff resets after any connection, stable or not",
     search = [[if (was_open && lws_now_usecs() - c->opened_at >= c->stable_after_us)]],
     replace = [[if (was_open)]],
     specs = { "spec/client_reconnect_spec.lua" } },
-  { id = "C5", file = "src/client/client.c",
+  { id = "C5", file = "src/client/client_link.c",
     behaviour = "an unanswered ping never ends a dead link",
     search = [[if (now - c->ping_sent >= c->ping_timeout_us) {]],
     replace = [[if (0) {]],
     specs = { "spec/client_reconnect_spec.lua" } },
-  { id = "C6", file = "src/client/client.c",
+  { id = "C6", file = "src/client/client_link.c",
     behaviour = "no jitter: every attempt waits the full cap",
     search = [[delay = cap > 0 ? (int64_t)(xrt_random(c->ep.loop) % (uint64_t)(cap + 1)) : 0;]],
     replace = [[delay = cap;]],
     specs = { "spec/client_reconnect_spec.lua" } },
-  { id = "C7", file = "src/client/client.c",
+  { id = "C7", file = "src/client/client_wire.c",
     behaviour = "the joins of the open channels are not replayed after a reconnect",
     search = [[		if (c->join_cursor < c->njoins) {
 			f = xrt_buf_ref(c->joins[c->join_cursor++].frame);]],
@@ -323,17 +323,17 @@ return {
     search = [[if (c->out.bytes + frame->len > c->send_limit && c->out.count)]],
     replace = [[if (0)]],
     specs = { "spec/client_offline_queue_spec.lua" } },
-  { id = "C8", file = "src/client/client.c",
+  { id = "C8", file = "src/client/client_wire.c",
     behaviour = "a link opened only to send what a closed channel left queued stays open after",
     search = [[if (c->flush_stop && !c->closing) {]],
     replace = [[if (0) {]],
     specs = CLIENT },
-  { id = "C9", file = "src/client/client.c",
+  { id = "C9", file = "src/client/client_wire.c",
     behaviour = "a leave written on a live link leaves the channel joined at the head: a reconnect rejoins it",
-    search = [[it->buf2 = join_remove(c, it->a);]],
+    search = [[it->buf2 = xrt_client_join_remove(c, it->a);]],
     replace = [[it->buf2 = NULL;]],
     specs = CLIENT },
-  { id = "C10", file = "src/client/client.c",
+  { id = "C10", file = "src/client/client_wire.c",
     behaviour = "a join written on a live link is not kept at the head: a reconnect forgets the channel",
     search = [[join_add(c, it->a, xrt_buf_ref(f));]],
     replace = [[(void)0;]],
@@ -341,13 +341,13 @@ return {
   { id = "C11", file = "src/client/client.c",
     behaviour = "a join jumps ahead of the frames asked before it (a leave of the same channel included)",
     search = [[	it->b = XRT_FRAME_JOIN;
-	pthread_mutex_lock(&loop->mu);
+	xrt_loop_lock(loop);
 	if (c->state != XRT_CLOSED) {
 		wake = push_frame(c, it);
 		it = NULL;
 	}]],
     replace = [[	it->b = XRT_FRAME_JOIN;
-	pthread_mutex_lock(&loop->mu);
+	xrt_loop_lock(loop);
 	if (c->state != XRT_CLOSED) {
 		xrt_fifo_push_front(&c->out, it);
 		if (c->state == XRT_OPEN && !c->write_queued)
@@ -355,13 +355,13 @@ return {
 		it = NULL;
 	}]],
     specs = CLIENT },
-  { id = "C12", file = "src/client/client.c",
+  { id = "C12", file = "src/client/client_link.c",
     behaviour = "a quiet link is never pinged, so a healthy one is taken for dead",
     search = [[		c->ping_pending = 1;
 		c->ping_sent = now;]],
     replace = [[		c->ping_sent = now;]],
     specs = { "spec/client_reconnect_spec.lua" } },
-  { id = "C13", file = "src/client/client.c",
+  { id = "C13", file = "src/client/client_wire.c",
     behaviour = "a connection let go of while connecting (stopped before the first connect) is left "
       .. "to lws's kill timeout, which the handshake replaces: the socket stays",
     search = [[		case LWS_CALLBACK_CLIENT_WRITEABLE:
@@ -369,12 +369,12 @@ return {
     replace = [[		case LWS_CALLBACK_CLIENT_WRITEABLE:
 			return 0;]],
     specs = { "spec/client_order_spec.lua" } },
-  { id = "C16", file = "src/client/client.c",
+  { id = "C16", file = "src/client/client_link.c",
     behaviour = "client:close() after a reconnect's close frame left drops what was sent since, reporting 0 discarded",
     search = [[if (queued && !drain_here &&]],
     replace = [[if (queued && kind == XCMD_STOP && !drain_here &&]],
     specs = CLIENT },
-  { id = "C17", file = "src/client/client.c",
+  { id = "C17", file = "src/client/client_link.c",
     behaviour = "a link made only to send what closed channels left is retried forever when it fails",
     search = [[if (c->flush_stop && !c->restart) {]],
     replace = [[if (0) {]],
