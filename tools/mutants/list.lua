@@ -335,7 +335,7 @@ return {
     specs = CLIENT },
   { id = "C10", file = "src/client/client_wire.c",
     behaviour = "a join written on a live link is not kept at the head: a reconnect forgets the channel",
-    search = [[join_add(c, it->a, xrt_buf_ref(f));]],
+    search = [[xrt_client_join_add(c, it->a, xrt_buf_ref(f));]],
     replace = [[(void)0;]],
     specs = CLIENT },
   { id = "C11", file = "src/client/client.c",
