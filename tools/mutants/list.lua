@@ -153,11 +153,21 @@ return {
     search = [[queue_offline = true }]],
     replace = [[queue_offline = false }]],
     specs = CLIENT },
+  { id = "CH6", file = "lua/xano/realtime/channel.lua",
+    behaviour = "a channel whose client closed keeps its old presence list",
+    search = [[  self._open = false
+  self._presence:clear()
+  workflow.cancel(self, "closed")]],
+    replace = [[  self._open = false
+  workflow.cancel(self, "closed")]],
+    specs = { "spec/client_presence_spec.lua" } },
   { id = "CH4", file = "lua/xano/realtime/channel.lua",
     behaviour = "a channel closed here keeps its old presence list",
-    search = [[  self._open = false
-  self._presence:clear()]],
-    replace = [[  self._open = false]],
+    search = [[  self._joining = false
+  self._presence:clear()
+  self._client:_channel_closed(]],
+    replace = [[  self._joining = false
+  self._client:_channel_closed(]],
     specs = CLIENT },
 
   -- -------------------------------------------------------------- handlers.lua
