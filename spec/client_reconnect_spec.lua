@@ -409,6 +409,77 @@ describe("reconnecting", function()
     assert.equal(0, discarded)
   end)
 
+  -- Walks the client's frames in bytes (masked, from a frame boundary):
+  -- true once a close frame is among them.
+  local function has_close_frame(bytes)
+    local i = 1
+    for _ = 1, #bytes do
+      if i + 1 > #bytes then return false end
+      local b1, b2 = bytes:byte(i, i + 1)
+      local len, at = b2 % 128, i + 2
+      if len == 126 then
+        if at + 1 > #bytes then return false end
+        len, at = bytes:byte(at) * 256 + bytes:byte(at + 1), at + 2
+      elseif len == 127 then
+        if at + 7 > #bytes then return false end
+        len = 0
+        for k = at, at + 7 do len = len * 256 + bytes:byte(k) end
+        at = at + 8
+      end
+      if b2 >= 128 then at = at + 4 end
+      if b1 % 16 == 8 then return true end
+      i = at + len
+    end
+    return false
+  end
+
+  it("delivers what the old link wrote before a reconnect's close frame when the last channel closes meanwhile, on a slow link", function()
+    -- A slow link holds what the client wrote; a client that drops its
+    -- socket while the server is still sending loses it (the kernel aborts
+    -- the connection): the close handshake of the old link must end with
+    -- the server's answer, which comes once the server has read it all.
+    local p = H.track(Proxy.start{ target_port = srv.port })
+    local c = client{ url = "http://127.0.0.1:" .. p.port }
+    local ch = connected(c)
+    local peer = client()
+    local got = {}
+    peer:channel("room"):on("message", function(ev) got[#got + 1] = ev.payload.text end)
+    connected(peer)
+    H.wait_until(function() return #srv:members("room") == 2 end, "both joined")
+    p:stall()
+    local pair = p.pairs[1]
+    assert.equal("", pair.to_up)
+    local out = c:stats().frames_out
+    -- big enough that the trickle below takes many rounds to carry it
+    assert.is_true(ch:send({ text = "kept", pad = string.rep("x", 2000) }))
+    H.wait_until(function() return c:stats().frames_out > out end, "the message written on the link")
+    c:reconnect()
+    -- what the client writes is taken off its socket and held (it is sent
+    -- on when the proxy resumes), to see the old link's close frame go out
+    pair.down:settimeout(0)
+    H.wait_until(function()
+      local data, _, partial = pair.down:receive(65536)
+      pair.to_up = pair.to_up .. (data or partial or "")
+      return has_close_frame(pair.to_up)
+    end, "the close frame of the old link at the proxy")
+    -- the server has something on its way to the client, which the
+    -- trickle below also takes many rounds to carry
+    assert.is_true(peer:channel("room"):send({ text = "noise", pad = string.rep("y", 2000) }))
+    H.wait_until(function() return #socket.select({ pair.up }, nil, 0) > 0 end, "the peer's message on its way")
+    ch:close()
+    -- the client has taken the close in (its state says idle at once)
+    H.wait_until(function() return c:status() == "idle" end, "the close taken in")
+    p:slow(64)
+    p:stall(false)
+    H.wait_until(function() return c:status() == "idle" and #srv:members("room") == 1 end, "the client to leave")
+    p:slow(nil)
+    ch:open()
+    H.wait_until(function() return c:status() == "connected" and #srv:members("room") == 2 end, "joined again")
+    assert.is_true(ch:send({ text = "end" }))
+    H.wait_until(function() return got[#got] == "end" end, "a later marker")
+    assert.same({ "noise", "kept", "end" }, got)
+  end)
+
   it("reconnects at once with a new token, keeping its channels, under the new identity", function()
     with_tokens()
     local c = client{ token = "tok-a" }

@@ -3,6 +3,13 @@
 -- reset every connection, refuse new ones, or trickle one byte at a time.
 -- It runs inside the test's Lua state: helpers.wait_until polls it along
 -- with the endpoints, and selects on its sockets.
+--
+-- What it has not carried yet stands for bytes still in the sender's
+-- socket on a slow link: a side that ends with an EOF has everything it
+-- wrote before carried on first, but once a side can no longer be
+-- written to (it closed and was sent more: the kernel aborts such a
+-- socket), the pair closes and what the other side still had on its way
+-- is dropped, as an aborted TCP connection drops what it had not sent.
 local socket = require "socket"
 
 local Proxy = {}

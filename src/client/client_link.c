@@ -397,10 +397,17 @@ xrt_client_resolved(xrt_client *c, const char *host, const char *addrs,
 	xrt_client_attempt_ended(c);
 }
 
-/* Begin a voluntary close: drain what is queued, then close with code. */
+/* Begin a voluntary close: drain what is queued, then close with code.
+ * Once the close frame is out (a reconnect's, say), the server's answer
+ * ends the link, after the server has read everything written before it;
+ * closing again would make lws drop the socket at once (a second close
+ * does not wait for that answer), and the kernel aborts a socket closed
+ * while the server still sends: what a slow link still carried is lost. */
 static void
 begin_close(xrt_client *c, int code)
 {
+	if (c->closing == 2)
+		return;
 	c->our_code = code;
 	if (c->was_open && c->wsi) {
 		c->closing = 1;
