@@ -115,13 +115,10 @@ ep_free(xrt_endpoint *ep)
 			*pp = ep->next;
 			break;
 		}
-	loop->pending -= ep_waiting(ep);
-	if (!loop->pending)
-		xrt_sig_emptied(&loop->sig);
-	xrt_fifo_clear(&ep->events);
 	pthread_mutex_unlock(&loop->mu);
-	/* the service thread let go of it, so nothing is staged; the Lua
-	 * handle let go too, so the batch is nobody's */
+	/* its events stopped counting and were freed at xrt_ep_release (the
+	 * Lua handle's reference, always let go before this); the service
+	 * thread let go too, so nothing is staged; the batch is nobody's */
 	xrt_fifo_clear(&ep->staged);
 	xrt_fifo_clear(&ep->batch);
 	xrt_item_free(ep->cur);
