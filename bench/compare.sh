@@ -13,6 +13,7 @@
 # client in DIR with --port added, and stops the server.  As in make bench,
 # the server runs on CPU 1 and the client on CPU 0 (XRT_BENCH_PIN=0: not).
 set -u
+. "$(dirname "$0")/lib.sh"
 pin_srv=
 pin_cli=
 if [ "${XRT_BENCH_PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && taskset -c 0 true 2>/dev/null; then
@@ -32,13 +33,7 @@ while [ "$i" -lt "$reps" ]; do
     # shellcheck disable=SC2086
     (cd "$dir" && exec $pin_srv build/bench/relay_server --port 0) >"$log" 2>&1 &
     srv=$!
-    port=
-    n=0
-    while [ -z "$port" ] && [ "$n" -lt 100 ]; do
-      port=$(sed -n 's|^listening ws://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
-      [ -n "$port" ] || sleep 0.05
-      n=$((n + 1))
-    done
+    port=$(listen_port "$log")
     if [ -n "$port" ]; then
       # shellcheck disable=SC2086
       line=$(cd "$dir" && timeout 120 $pin_cli $cmd --port "$port" 2>/dev/null | tail -1)

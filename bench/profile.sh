@@ -18,6 +18,7 @@
 # syscall tracepoints, all threads together (strace's stops batch the
 # threads' work differently, so use it only to see which thread calls what).  Needs valgrind and strace for theirs.
 set -u
+. "$(dirname "$0")/lib.sh"
 tool=$1
 cmd=$2
 n1=${3:-10000}
@@ -32,13 +33,7 @@ run_one() { # n -> per-thread counts on stdout: "thread count" lines
   log=$dir/srv.log
   build/bench/relay_server --port 0 >"$log" 2>&1 &
   srv=$!
-  port=
-  i=0
-  while [ -z "$port" ] && [ "$i" -lt 100 ]; do
-    port=$(sed -n 's|^listening ws://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
-    [ -n "$port" ] || sleep 0.05
-    i=$((i + 1))
-  done
+  port=$(listen_port "$log")
   out=$dir/out.$n
   rm -rf "$out" && mkdir -p "$out"
   # shellcheck disable=SC2086

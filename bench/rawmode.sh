@@ -20,18 +20,16 @@
 # before it, then the medians.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 CC=${CC:-cc}
 out=build/bench/rawmode_client
 
 build() {
   mkdir -p build/bench
-  # http.c holds the HTTP codec once it is split from wsframe.c
-  extra=
-  [ -f src/transport/http.c ] && extra=src/transport/http.c
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2046
   $CC -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc/transport \
     $(pkg-config --cflags libwebsockets 2>/dev/null) \
-    bench/rawmode_client.c src/transport/wsframe.c src/transport/queue.c $extra -o "$out" \
+    bench/rawmode_client.c src/transport/wsframe.c src/transport/queue.c src/transport/http.c -o "$out" \
     $(pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets) -lssl -lcrypto -lpthread
   [ -x build/bench/raw_client ] && [ -x build/bench/relay_server ] ||
     make --no-print-directory build/bench/raw_client build/bench/relay_server >/dev/null
@@ -50,13 +48,7 @@ start_relay() {
   # shellcheck disable=SC2046
   $(pin 1) build/bench/relay_server --port 0 >"$log" 2>&1 &
   relay=$!
-  port=
-  i=0
-  while [ -z "$port" ] && [ "$i" -lt 100 ]; do
-    port=$(sed -n 's|^listening ws://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
-    [ -n "$port" ] || sleep 0.05
-    i=$((i + 1))
-  done
+  port=$(listen_port "$log")
   rm -f "$log"
   [ -n "$port" ] || { echo "relay_server did not start" >&2; kill "$relay"; exit 1; }
 }

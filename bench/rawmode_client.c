@@ -38,18 +38,11 @@
  * timeout_secs, 30), XRT_KEEP_PROXY_TIMEOUT=1 (leave the proxy-answer
  * timeout lws set in place).
  *
- * Built by bench/rawmode.sh (with src/transport/wsframe.c, src/transport/queue.c and, when
- * present, src/transport/http.c).  Every run is bounded by --limit seconds.
+ * Built by bench/rawmode.sh (with src/transport/wsframe.c, queue.c and
+ * http.c).  Every run is bounded by --limit seconds.
  */
-/* the codecs' headers: one per unit once src/ is split, rt.h before */
-#if defined(__has_include) && __has_include("wsframe.h")
+#include "http.h"	/* the project's codecs (src/transport) */
 #include "wsframe.h"
-#if __has_include("http.h")
-#include "http.h"
-#endif
-#else
-#include "rt.h"
-#endif
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
